@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/panjin-gov/syncd/internal/record"
+)
+
+// Op is what a push asks a platform to do with a record version.
+type Op string
+
+// Push operations.
+const (
+	OpAdd      Op = "add"
+	OpUpdate   Op = "update"
+	OpWithdraw Op = "withdraw"
+)
+
+// Outcome is how one push attempt of one record version ended.
+type Outcome string
+
+// Outcomes. Accepted, Rejected and Skipped are final for a version; Failed
+// (transport trouble) is retried on the next run.
+const (
+	Accepted Outcome = "accepted"
+	Rejected Outcome = "rejected"
+	Failed   Outcome = "failed"
+	Skipped  Outcome = "skipped" // withdraw of a version the platform never held
+)
+
+// LedgerEntry is one attempt's outcome for one record version at one target.
+type LedgerEntry struct {
+	Target    string
+	RecordID  string
+	Version   uint64
+	Op        Op
+	Outcome   Outcome
+	Code      string // the platform's code, for rejections
+	Message   string
+	BatchID   string
+	AttemptAt time.Time
+}
+
+// WriteLedger appends entries to the push ledger.
+func (s *Store) WriteLedger(ctx context.Context, entries []LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.t("push_ledger")+
+		" (target, record_id, version, op, outcome, code, message, batch_id, attempt_at)")
+	if err != nil {
+		return fmt.Errorf("prepare push_ledger: %w", err)
+	}
+	defer b.Abort()
+	for _, e := range entries {
+		if err := b.Append(e.Target, e.RecordID, e.Version, string(e.Op), string(e.Outcome), e.Code, e.Message, e.BatchID, dateTime(e.AttemptAt)); err != nil {
+			return fmt.Errorf("append ledger %s %s v%d: %w", e.Target, e.RecordID, e.Version, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert %d ledger rows: %w", len(entries), err)
+	}
+	return nil
+}
+
+// Pending returns up to limit current record versions that changed at or after
+// since and that target has not finished (accepted, rejected or skipped),
+// oldest change first. Its cost follows the number of changes since the
+// watermark, not the size of the store: candidates come from record_log,
+// which is ordered by ingest time.
+func (s *Store) Pending(ctx context.Context, target string, since time.Time, limit int) ([]record.Record, error) {
+	changed := "SELECT record_id FROM " + s.t("record_log") + " WHERE ingested_at >= ?"
+	q := "SELECT " + recordSelect + " FROM " + s.t("records") +
+		" WHERE record_id IN (" + changed + ")" +
+		" AND (record_id, version) IN (SELECT record_id, max(version) FROM " + s.t("records") +
+		"   WHERE record_id IN (" + changed + ") GROUP BY record_id)" +
+		" AND (record_id, version) NOT IN (SELECT record_id, version FROM " + s.t("push_ledger") +
+		"   WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped') AND record_id IN (" + changed + "))" +
+		" ORDER BY ingested_at, record_id LIMIT ?"
+	since = dateTime(since)
+	recs, err := s.selectRecords(ctx, q, since, since, target, since, limit*2)
+	if err != nil {
+		return nil, fmt.Errorf("pending for %s since %s: %w", target, since.Format(time.RFC3339), err)
+	}
+	// Before a merge the same (record_id, version) may be stored twice.
+	out := recs[:0]
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		if seen[r.RecordID] {
+			continue
+		}
+		seen[r.RecordID] = true
+		out = append(out, r)
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Delivered is what a target last accepted for a record.
+type Delivered struct {
+	Version uint64
+	Op      Op
+}
+
+// LastAccepted returns, per record id, the highest version target accepted
+// and the op it was accepted as. Push uses it to choose add, update or
+// withdraw.
+func (s *Store) LastAccepted(ctx context.Context, target string, ids []string) (map[string]Delivered, error) {
+	out := make(map[string]Delivered, len(ids))
+	err := chunks(ids, func(part []string) error {
+		rows, err := s.conn.Query(ctx, "SELECT record_id, max(version), toString(argMax(op, version)) FROM "+s.t("push_ledger")+
+			" WHERE target = ? AND outcome = 'accepted' AND record_id IN ? GROUP BY record_id", target, inList(part))
+		if err != nil {
+			return fmt.Errorf("last accepted for %s: %w", target, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, op string
+			var d Delivered
+			if err := rows.Scan(&id, &d.Version, &op); err != nil {
+				return err
+			}
+			d.Op = Op(op)
+			out[id] = d
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// LedgerSummary counts a target's ledger by latest outcome per record version.
+type LedgerSummary struct {
+	Accepted, Rejected, Failed, Skipped uint64
+	Pending                             uint64 // current versions with no final outcome
+	LastErrors                          []LedgerEntry
+}
+
+// Summary reports a target's ledger: final outcomes per record version,
+// versions still pending, and the most recent rejections and failures.
+func (s *Store) Summary(ctx context.Context, target string, lastErrors int) (LedgerSummary, error) {
+	var sum LedgerSummary
+	rows, err := s.conn.Query(ctx, `SELECT toString(o), count() FROM (
+			SELECT argMax(outcome, attempt_at) AS o FROM `+s.t("push_ledger")+`
+			WHERE target = ? GROUP BY record_id, version) GROUP BY o`, target)
+	if err != nil {
+		return sum, fmt.Errorf("ledger summary %s: %w", target, err)
+	}
+	for rows.Next() {
+		var o string
+		var n uint64
+		if err := rows.Scan(&o, &n); err != nil {
+			rows.Close()
+			return sum, err
+		}
+		switch Outcome(o) {
+		case Accepted:
+			sum.Accepted = n
+		case Rejected:
+			sum.Rejected = n
+		case Failed:
+			sum.Failed = n
+		case Skipped:
+			sum.Skipped = n
+		}
+	}
+	rows.Close()
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM (
+			SELECT record_id, max(version) AS version FROM `+s.t("records")+` GROUP BY record_id)
+		WHERE (record_id, version) NOT IN (SELECT record_id, version FROM `+s.t("push_ledger")+`
+			WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped'))`, target).Scan(&sum.Pending); err != nil {
+		return sum, fmt.Errorf("ledger pending %s: %w", target, err)
+	}
+	erows, err := s.conn.Query(ctx, `SELECT record_id, version, toString(op), toString(outcome), code, message, batch_id, attempt_at
+		FROM `+s.t("push_ledger")+` WHERE target = ? AND outcome IN ('rejected', 'failed')
+		ORDER BY attempt_at DESC LIMIT ?`, target, lastErrors)
+	if err != nil {
+		return sum, fmt.Errorf("ledger errors %s: %w", target, err)
+	}
+	defer erows.Close()
+	for erows.Next() {
+		e := LedgerEntry{Target: target}
+		var op, outcome string
+		if err := erows.Scan(&e.RecordID, &e.Version, &op, &outcome, &e.Code, &e.Message, &e.BatchID, &e.AttemptAt); err != nil {
+			return sum, err
+		}
+		e.Op, e.Outcome = Op(op), Outcome(outcome)
+		sum.LastErrors = append(sum.LastErrors, e)
+	}
+	return sum, erows.Err()
+}
