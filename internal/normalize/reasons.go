@@ -1,0 +1,26 @@
+package normalize
+
+// Reject reason codes (record.Reject.Reason). They are stable: stores,
+// dashboards and platform feedback match on them. REASONS.md documents each
+// with an example.
+const (
+	ReasonBadPayload      = "bad_payload"       // not a JSON object, or not decodable in its declared encoding
+	ReasonMissingField    = "missing_field"     // a required field is absent or empty
+	ReasonBadDate         = "bad_date"          // a date that cannot be read or does not exist
+	ReasonBadAmount       = "bad_amount"        // an amount that cannot be read, or is negative
+	ReasonUnknownKind     = "unknown_kind"      // the kind maps to no record.Kind
+	ReasonBadValue        = "bad_value"         // a value outside its code table (status, subject type, …)
+	ReasonInvalidUSCC     = "invalid_uscc"      // a 统一社会信用代码 failing GB 32100
+	ReasonInvalidIDNumber = "invalid_id_number" // a 公民身份号码 failing GB 11643
+	ReasonFutureDate      = "future_date"       // decision date after the ingest date
+	ReasonDateOrder       = "date_order"        // decision date after valid_until or publicity_until
+)
+
+// Reasons lists every reason code.
+func Reasons() []string {
+	return []string{
+		ReasonBadPayload, ReasonMissingField, ReasonBadDate, ReasonBadAmount,
+		ReasonUnknownKind, ReasonBadValue, ReasonInvalidUSCC, ReasonInvalidIDNumber,
+		ReasonFutureDate, ReasonDateOrder,
+	}
+}

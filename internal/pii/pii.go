@@ -1,0 +1,231 @@
+// Package pii protects a person's ID number (公民身份号码) so that it is never
+// kept, logged or shown in clear.
+//
+// A Protector turns one ID number into three forms:
+//
+//   - Hash: hex HMAC-SHA256 under a hash key, for exact search. The same ID
+//     always gives the same hash under the same key, so rotating the hash key
+//     changes every hash (and every record's content hash): treat it as a
+//     long-lived key.
+//   - Mask: for display, e.g. 211102********1234. It needs no key.
+//   - Seal/Open: AES-256-GCM, for the push path only.
+//
+// Every form is computed from the normalized ID: surrounding and inner
+// whitespace removed, full-width ASCII (１２３ＡＢＣ) folded to half-width, ASCII
+// letters upper-cased (so a check char "x" becomes "X").
+//
+// # Ciphertext layout and key rotation
+//
+//	byte 0      format version, 1
+//	bytes 1..4  key id: the first 4 bytes of HMAC-SHA256(key, "syncd pii key id v1")
+//	bytes 5..   12-byte random nonce, then the GCM ciphertext and 16-byte tag
+//
+// The 5-byte header is the GCM additional data, so it cannot be altered
+// without Open failing. New takes the encryption keys newest first: Seal uses
+// encKeys[0]; Open picks the key whose id matches the ciphertext header, so an
+// old key stays usable for reading for as long as it is listed, whatever its
+// position. The key id is derived from the key, not from its position, so
+// reordering or dropping keys never makes Open try the wrong key. The id is a
+// one-way function of the key and reveals nothing usable about it.
+//
+// A key must not seal more than 2^32 values (random 96-bit nonces); rotate
+// well before that.
+//
+// This package must not depend on any other syncd package: it sits below
+// normalize and push.
+package pii
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// KeySize is the size in bytes of the hash key and of every encryption key.
+const KeySize = 32
+
+const (
+	formatV1   = 1
+	keyIDSize  = 4
+	headerSize = 1 + keyIDSize
+	keyIDLabel = "syncd pii key id v1"
+)
+
+// Errors returned by New and Open.
+var (
+	ErrKeySize    = errors.New("pii: key must be 32 bytes")
+	ErrNoKey      = errors.New("pii: no encryption key")
+	ErrMalformed  = errors.New("pii: malformed ciphertext")
+	ErrUnknownKey = errors.New("pii: ciphertext sealed with a key not configured")
+	ErrOpen       = errors.New("pii: ciphertext does not authenticate")
+)
+
+// Protector hashes, masks and seals ID numbers. It is immutable after New and
+// safe for concurrent use.
+type Protector struct {
+	hashKey []byte
+	keys    []sealKey // keys[0] seals
+}
+
+type sealKey struct {
+	id   [keyIDSize]byte
+	aead cipher.AEAD
+}
+
+// New returns a Protector. hashKey and each encKey are 32 bytes; encKeys[0] is
+// the current key used by Seal, and all of them are tried by Open (see the
+// package doc for how a ciphertext names its key). The keys are copied.
+func New(hashKey []byte, encKeys ...[]byte) (*Protector, error) {
+	if len(hashKey) != KeySize {
+		return nil, fmt.Errorf("hash key is %d bytes: %w", len(hashKey), ErrKeySize)
+	}
+	if len(encKeys) == 0 {
+		return nil, ErrNoKey
+	}
+	p := &Protector{hashKey: bytes.Clone(hashKey)}
+	for i, k := range encKeys {
+		if len(k) != KeySize {
+			return nil, fmt.Errorf("encryption key %d is %d bytes: %w", i, len(k), ErrKeySize)
+		}
+		if hmac.Equal(k, hashKey) {
+			return nil, fmt.Errorf("encryption key %d equals the hash key: use independent keys", i)
+		}
+		block, err := aes.NewCipher(bytes.Clone(k))
+		if err != nil {
+			return nil, fmt.Errorf("encryption key %d: %w", i, err)
+		}
+		aead, err := cipher.NewGCMWithRandomNonce(block)
+		if err != nil {
+			return nil, fmt.Errorf("encryption key %d: %w", i, err)
+		}
+		sk := sealKey{id: keyID(k), aead: aead}
+		for j, prev := range p.keys {
+			if prev.id == sk.id {
+				return nil, fmt.Errorf("encryption key %d has the same key id as key %d (duplicate key?)", i, j)
+			}
+		}
+		p.keys = append(p.keys, sk)
+	}
+	return p, nil
+}
+
+func keyID(key []byte) [keyIDSize]byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(keyIDLabel))
+	var id [keyIDSize]byte
+	copy(id[:], m.Sum(nil))
+	return id
+}
+
+// Hash returns the hex HMAC-SHA256 of the normalized id.
+func (p *Protector) Hash(id string) string {
+	m := hmac.New(sha256.New, p.hashKey)
+	m.Write([]byte(normalize(id)))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0]))
+}
+
+// Seal encrypts the normalized id with the current key under a fresh random
+// nonce. The result starts with the format version and the key id.
+func (p *Protector) Seal(id string) ([]byte, error) {
+	k := &p.keys[0]
+	plain := normalize(id)
+	out := make([]byte, headerSize, headerSize+len(plain)+k.aead.Overhead())
+	out[0] = formatV1
+	copy(out[1:], k.id[:])
+	// The header is the additional data: it is authenticated, not encrypted.
+	return k.aead.Seal(out, nil, []byte(plain), out[:headerSize]), nil
+}
+
+// Open decrypts a ciphertext made by Seal under any configured key.
+func (p *Protector) Open(ct []byte) (string, error) {
+	if len(ct) < headerSize || ct[0] != formatV1 {
+		return "", ErrMalformed
+	}
+	var id [keyIDSize]byte
+	copy(id[:], ct[1:headerSize])
+	for i := range p.keys {
+		k := &p.keys[i]
+		if k.id != id {
+			continue
+		}
+		if len(ct) < headerSize+k.aead.Overhead() {
+			return "", ErrMalformed
+		}
+		plain, err := k.aead.Open(nil, nil, ct[headerSize:], ct[:headerSize])
+		if err != nil {
+			return "", ErrOpen
+		}
+		return string(plain), nil
+	}
+	return "", ErrUnknownKey
+}
+
+// Mask returns the display form of an ID number: for the 18-char 公民身份号码
+// the first 6 (region) and last 4 chars around 8 '*', e.g. 211102********1234.
+// Other lengths keep the first 2 and last 2 chars and mask the rest, and
+// anything shorter than 8 chars is masked whole, so the clear middle is never
+// shown. The id is normalized first; an already masked id masks to itself.
+func Mask(id string) string {
+	s := normalize(id)
+	n := utf8.RuneCountInString(s)
+	if n == 0 {
+		return ""
+	}
+	keepHead, keepTail := 2, 2
+	switch {
+	case n == 18:
+		keepHead, keepTail = 6, 4
+	case n < 8:
+		keepHead, keepTail = 0, 0
+	}
+	buf := make([]byte, 0, len(s))
+	i := 0
+	for _, r := range s {
+		if i < keepHead || i >= n-keepTail {
+			buf = utf8.AppendRune(buf, r)
+		} else {
+			buf = append(buf, '*')
+		}
+		i++
+	}
+	return string(buf)
+}
+
+// normalize removes whitespace, folds full-width ASCII to half-width and
+// upper-cases ASCII letters. It mirrors normalize.CleanCode, which pii cannot
+// import; a test there keeps the two in step.
+func normalize(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf || c <= ' ' || (c >= 'a' && c <= 'z') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	buf := make([]byte, 0, len(s))
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r) || r == '\u200b' || r == '\u200c' || r == '\u200d' || r == '\u2060' || r == '\ufeff':
+			continue
+		case r >= 0xFF01 && r <= 0xFF5E:
+			r -= 0xFEE0
+		}
+		if r >= 'a' && r <= 'z' {
+			r -= 'a' - 'A'
+		}
+		buf = utf8.AppendRune(buf, r)
+	}
+	return string(buf)
+}
