@@ -33,6 +33,18 @@ type Batch struct {
 	// More says the source has more after Next right now; false means the
 	// runner has caught up.
 	More bool
+	// Token is connector-private state handed back to Committer.Commit
+	// (Kafka messages, a claimed file); nil for cursor-only sources.
+	Token any
+}
+
+// Committer is implemented by sources whose position lives in the source
+// system itself: Kafka consumer-group offsets, claimed files in a drop
+// folder. The runner calls Commit after the batch is durably stored and its
+// cursor saved; a batch never committed (a crash) is delivered again when
+// the source is reopened.
+type Committer interface {
+	Commit(ctx context.Context, b Batch) error
 }
 
 // ErrPermanent marks an error a retry cannot fix (bad credentials, a 4xx
