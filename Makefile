@@ -1,0 +1,39 @@
+# syncd — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+SANDBOX_ADDR ?= 127.0.0.1:18080
+
+.PHONY: build run test vet unit bench clickhouse-start clickhouse-stop dev-env clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/syncd ./cmd/syncd
+	$(GO) build -o $(BIN)/syncd-sandbox ./cmd/syncd-sandbox
+
+clickhouse-start:
+	scripts/clickhouse.sh start
+
+clickhouse-stop:
+	scripts/clickhouse.sh stop
+
+# .run/dev.env holds random development keys (git-ignored), made once.
+dev-env:
+	scripts/dev-env.sh
+
+# Starts ClickHouse, the sandbox (simulated discipline system + provincial platform) and
+# `syncd run`; records flow within seconds. Ctrl-C stops syncd and the sandbox.
+run: build clickhouse-start dev-env
+	scripts/run-local.sh
+
+# Sets up what the tests need (ClickHouse) and runs go vet and every test.
+test: clickhouse-start
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench: clickhouse-start
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN)

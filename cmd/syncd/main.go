@@ -1,0 +1,262 @@
+// Command syncd keeps a city's government-integrity (政务诚信) records in
+// sync: it pulls them from source systems, normalizes them into the
+// consolidated ClickHouse store and pushes them to the provincial and
+// national credit platforms on a schedule. See README.md.
+//
+// This file is wiring only: commands, config, logger, registry.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/panjin-gov/syncd/internal/config"
+	"github.com/panjin-gov/syncd/internal/daemon"
+	"github.com/panjin-gov/syncd/internal/logging"
+	"github.com/panjin-gov/syncd/internal/store"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			os.Exit(int(code))
+		}
+		fmt.Fprintln(os.Stderr, "syncd:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode ends the process with a code after the command printed its own
+// report.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit " + strconv.Itoa(int(e)) }
+
+func rootCmd() *cobra.Command {
+	var cfgPath string
+	root := &cobra.Command{
+		Use:           "syncd",
+		Short:         "Sync government-integrity records from source systems to credit platforms",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	def := os.Getenv("SYNCD_CONFIG")
+	if def == "" {
+		def = "config/syncd.yaml"
+	}
+	root.PersistentFlags().StringVarP(&cfgPath, "config", "c", def, "config file (env SYNCD_CONFIG)")
+
+	// withDaemon loads config, builds the logger and opens the daemon.
+	withDaemon := func(fn func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, log *zap.Logger) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(cfg.Log.Format, cfg.Log.Level)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			d, err := daemon.Open(ctx, cfg, registry(), log)
+			if err != nil {
+				return err
+			}
+			defer d.Close(context.Background())
+			installTestHooks(d)
+			return fn(ctx, d, cfg, log)
+		}
+	}
+
+	var once bool
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon: every pull, push and housekeeping job on its schedule, plus the admin API",
+		Args:  cobra.NoArgs,
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, log *zap.Logger) error {
+			if once {
+				if _, err := d.Migrate(ctx); err != nil {
+					return err
+				}
+				return d.RunOnce(ctx)
+			}
+			return d.Serve(ctx)
+		}),
+	}
+	run.Flags().BoolVar(&once, "once", false, "run every pull, then every push, once and exit (non-zero if any failed)")
+
+	migrate := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the ClickHouse schema (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+			applied, err := d.Migrate(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("schema at version %d in database %s (applied now: %v)\n", store.SchemaVersion(), d.Store().Database(), applied)
+			return nil
+		}),
+	}
+
+	checkConfig := &cobra.Command{
+		Use:   "check-config",
+		Short: "Validate the config file; print every problem as file: key: problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := config.Load(cfgPath)
+			var ps config.Problems
+			if errors.As(err, &ps) {
+				for _, p := range ps {
+					fmt.Fprintln(os.Stderr, p.Error())
+				}
+				return exitCode(2)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s: ok\n", cfgPath)
+			return nil
+		},
+	}
+
+	pull := &cobra.Command{
+		Use:   "pull SOURCE",
+		Short: "Pull one source until it has caught up, then exit",
+		Args:  cobra.ExactArgs(1),
+	}
+	pull.RunE = func(cmd *cobra.Command, args []string) error {
+		return withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+			if _, err := d.Migrate(ctx); err != nil {
+				return err
+			}
+			st, err := d.Pull(ctx, args[0])
+			fmt.Printf("pulled %d, stored %d, rejected %d, duplicates %d, stale %d in %s\n",
+				st.Pulled, st.Stored, st.Rejected, st.Duplicates, st.Stale, st.Duration.Round(time.Millisecond))
+			return err
+		})(cmd, args)
+	}
+
+	pushCmd := &cobra.Command{
+		Use:   "push TARGET",
+		Short: "Push pending record versions to one target once, then exit",
+		Args:  cobra.ExactArgs(1),
+	}
+	pushCmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+			if _, err := d.Migrate(ctx); err != nil {
+				return err
+			}
+			st, err := d.Push(ctx, args[0])
+			fmt.Printf("pushed %d, accepted %d, rejected %d, failed %d, skipped %d in %s\n",
+				st.Pushed, st.Accepted, st.Rejected, st.Failed, st.Skipped, st.Duration.Round(time.Millisecond))
+			return err
+		})(cmd, args)
+	}
+
+	ledger := &cobra.Command{
+		Use:   "ledger TARGET",
+		Short: "Show a target's delivery ledger: accepted, rejected, failed, pending and the last errors",
+		Args:  cobra.ExactArgs(1),
+	}
+	ledger.RunE = func(cmd *cobra.Command, args []string) error {
+		return withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, _ *zap.Logger) error {
+			if _, ok := cfg.Targets[args[0]]; !ok {
+				return fmt.Errorf("no target %q in %s", args[0], cfg.File())
+			}
+			sum, err := d.Store().Summary(ctx, args[0], 10)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("target %s\n  accepted %d\n  rejected %d\n  failed   %d (retried next run)\n  skipped  %d\n  pending  %d\n",
+				args[0], sum.Accepted, sum.Rejected, sum.Failed, sum.Skipped, sum.Pending)
+			if len(sum.LastErrors) > 0 {
+				fmt.Println("last errors:")
+				for _, e := range sum.LastErrors {
+					fmt.Printf("  %s  %s v%d %s %s %s %s\n", e.AttemptAt.Format(time.DateTime), e.RecordID, e.Version, e.Op, e.Outcome, e.Code, e.Message)
+				}
+			}
+			return nil
+		})(cmd, args)
+	}
+
+	expire := &cobra.Command{
+		Use:   "expire",
+		Short: "Run the publicity-expiry housekeeping once",
+		Args:  cobra.NoArgs,
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+			n, err := d.Expire(ctx)
+			fmt.Printf("expired %d records\n", n)
+			return err
+		}),
+	}
+
+	versionCmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Printf("syncd %s (schema %d, %s)\n", buildVersion(), store.SchemaVersion(), goVersion())
+		},
+	}
+
+	root.AddCommand(run, migrate, checkConfig, pull, pushCmd, ledger, expire, versionCmd)
+	return root
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return version
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "unknown go"
+}
+
+// installTestHooks arms fault injection for the crash tests: with
+// SYNCD_TEST_KILL_AFTER_STORE=N the process kills itself with SIGKILL right
+// after storing batch N of any source and before saving its cursor.
+func installTestHooks(d *daemon.Daemon) {
+	v := os.Getenv("SYNCD_TEST_KILL_AFTER_STORE")
+	if v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return
+	}
+	d.AfterStore = func(_ string, batch int) {
+		if batch == n {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never returns: the signal ends the process
+		}
+	}
+}

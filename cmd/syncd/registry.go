@@ -1,0 +1,30 @@
+package main
+
+import (
+	"github.com/panjin-gov/syncd/internal/config"
+	"github.com/panjin-gov/syncd/internal/connectors"
+	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
+	"github.com/panjin-gov/syncd/internal/daemon"
+	"github.com/panjin-gov/syncd/internal/push"
+	"github.com/panjin-gov/syncd/internal/push/httpjson"
+)
+
+// registry lists every source type, target type and platform layout this
+// binary knows. Adding a connector is one line here plus its package.
+func registry() daemon.Registry {
+	return daemon.Registry{
+		Sources: map[string]daemon.SourceFactory{
+			"http": func(name string, c config.Source) (connectors.Source, error) {
+				return httpsrc.New(name, *c.HTTP, config.Secret(c.HTTP.TokenEnv))
+			},
+		},
+		Targets: map[string]daemon.TargetFactory{
+			"http": func(_ string, c config.Target) (push.Target, error) {
+				return httpjson.New(*c.HTTP, config.Secret(c.HTTP.TokenEnv))
+			},
+		},
+		Layouts: map[string]push.Layout{
+			"national_cf2021": push.NationalCF2021,
+		},
+	}
+}

@@ -1,0 +1,215 @@
+// Package daemon assembles syncd from its config: the store, one ingest
+// runner per source, one push runner per target, the publicity-expiry job,
+// the scheduler and the admin HTTP API. cmd/syncd calls it; everything it
+// wires lives in the packages it names.
+package daemon
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/panjin-gov/syncd/internal/config"
+	"github.com/panjin-gov/syncd/internal/connectors"
+	"github.com/panjin-gov/syncd/internal/ingest"
+	"github.com/panjin-gov/syncd/internal/normalize"
+	"github.com/panjin-gov/syncd/internal/pii"
+	"github.com/panjin-gov/syncd/internal/publicity"
+	"github.com/panjin-gov/syncd/internal/push"
+	"github.com/panjin-gov/syncd/internal/record"
+	"github.com/panjin-gov/syncd/internal/store"
+)
+
+// SourceFactory opens a connector of one source type.
+type SourceFactory func(name string, cfg config.Source) (connectors.Source, error)
+
+// TargetFactory opens a push target of one exchange style.
+type TargetFactory func(name string, cfg config.Target) (push.Target, error)
+
+// Registry is the set of connector and target kinds this binary knows,
+// built explicitly in main.
+type Registry struct {
+	Sources map[string]SourceFactory
+	Targets map[string]TargetFactory
+	Layouts map[string]push.Layout
+}
+
+// Daemon is a configured syncd.
+type Daemon struct {
+	cfg   *config.Config
+	reg   Registry
+	log   *zap.Logger
+	store *store.Store
+	pii   *pii.Protector
+
+	normalizers map[string]*normalize.Normalizer
+	// AfterStore, when set, is given to every ingest runner (tests use it to
+	// crash between store and cursor save).
+	AfterStore func(source string, batch int)
+}
+
+// Open connects to the store and prepares every source's normalizer. It
+// does not contact sources or platforms.
+func Open(ctx context.Context, cfg *config.Config, reg Registry, log *zap.Logger) (*Daemon, error) {
+	p, err := protector(cfg.PII)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, reg: reg, log: log, pii: p, normalizers: map[string]*normalize.Normalizer{}}
+	for name, sc := range cfg.Sources {
+		n, err := normalize.New(name, sc.Mapping, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: sources.%s.mapping: %w", cfg.File(), name, err)
+		}
+		d.normalizers[name] = n
+	}
+	d.store, err = store.Open(ctx, cfg.ClickHouse, config.Secret(cfg.ClickHouse.PasswordEnv), log.Named("store"))
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// protector builds the ID-number protector from keys in the environment.
+func protector(c config.PII) (*pii.Protector, error) {
+	decode := func(env, s string) ([]byte, error) {
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("%s: must hold base64 of 32 random bytes (generate one with: head -c32 /dev/urandom | base64)", env)
+		}
+		return b, nil
+	}
+	hashS, encS := config.Secret(c.HashKeyEnv), config.Secret(c.EncKeyEnv)
+	if hashS == "" || encS == "" {
+		return nil, fmt.Errorf("person ID numbers need keys: set %s and %s (base64 of 32 random bytes each; see README \"Keys\")", c.HashKeyEnv, c.EncKeyEnv)
+	}
+	hashKey, err := decode(c.HashKeyEnv, hashS)
+	if err != nil {
+		return nil, err
+	}
+	encKey, err := decode(c.EncKeyEnv, encS)
+	if err != nil {
+		return nil, err
+	}
+	keys := [][]byte{encKey}
+	for _, old := range strings.Split(config.Secret(c.OldEncKeysEnv), ",") {
+		if strings.TrimSpace(old) == "" {
+			continue
+		}
+		k, err := decode(c.OldEncKeysEnv, old)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return pii.New(hashKey, keys...)
+}
+
+// Store is the opened store.
+func (d *Daemon) Store() *store.Store { return d.store }
+
+// Close releases the store.
+func (d *Daemon) Close(ctx context.Context) error { return d.store.Close(ctx) }
+
+// Migrate applies pending schema migrations.
+func (d *Daemon) Migrate(ctx context.Context) ([]uint32, error) { return d.store.Migrate(ctx) }
+
+// Pull runs one source's pull until it has caught up.
+func (d *Daemon) Pull(ctx context.Context, name string) (ingest.Stats, error) {
+	sc, ok := d.cfg.Sources[name]
+	if !ok {
+		return ingest.Stats{}, fmt.Errorf("no source %q in %s (have: %s)", name, d.cfg.File(), strings.Join(keys(d.cfg.Sources), ", "))
+	}
+	factory, ok := d.reg.Sources[sc.Type]
+	if !ok {
+		return ingest.Stats{}, fmt.Errorf("source %s: type %q is not built into this binary", name, sc.Type)
+	}
+	src, err := factory(name, sc)
+	if err != nil {
+		return ingest.Stats{}, fmt.Errorf("source %s: %w", name, err)
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	r := &ingest.Runner{
+		Name: name, Source: src, Normalizer: d.normalizers[name], Store: d.store,
+		BatchSize: sc.BatchSize, Retry: sc.Retry, Log: d.log.Named("pull").With(zap.String("source", name)),
+	}
+	if d.AfterStore != nil {
+		r.AfterStore = func(batch int) { d.AfterStore(name, batch) }
+	}
+	return r.Run(ctx)
+}
+
+// Push runs one target's push.
+func (d *Daemon) Push(ctx context.Context, name string) (push.Stats, error) {
+	r, closeFn, err := d.pushRunner(name)
+	if err != nil {
+		return push.Stats{}, err
+	}
+	defer closeFn()
+	return r.Run(ctx)
+}
+
+func (d *Daemon) pushRunner(name string) (*push.Runner, func(), error) {
+	tc, ok := d.cfg.Targets[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("no target %q in %s (have: %s)", name, d.cfg.File(), strings.Join(keys(d.cfg.Targets), ", "))
+	}
+	factory, ok := d.reg.Targets[tc.Type]
+	if !ok {
+		return nil, nil, fmt.Errorf("target %s: type %q is not built into this binary", name, tc.Type)
+	}
+	layout, ok := d.reg.Layouts[tc.Layout]
+	if !ok {
+		return nil, nil, fmt.Errorf("target %s: layout %q is not built into this binary", name, tc.Layout)
+	}
+	t, err := factory(name, tc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("target %s: %w", name, err)
+	}
+	kinds := map[record.Kind]bool{}
+	for _, k := range tc.Kinds {
+		kinds[record.Kind(k)] = true
+	}
+	r := &push.Runner{
+		Name: name, Target: t, Ledger: d.store, Layout: layout, IDs: d.pii, Kinds: kinds,
+		BatchSize: tc.BatchSize, Retry: tc.Retry, Log: d.log.Named("push").With(zap.String("target", name)),
+	}
+	return r, func() { t.Close(context.Background()) }, nil
+}
+
+// Expire runs the publicity-expiry housekeeping once.
+func (d *Daemon) Expire(ctx context.Context) (int, error) {
+	return publicity.Expire(ctx, d.store, time.Now(), d.cfg.Location(), d.log.Named("housekeeping"))
+}
+
+// RunOnce runs every pull, then every push, once. It returns an error
+// naming every job that failed.
+func (d *Daemon) RunOnce(ctx context.Context) error {
+	var errs []error
+	for _, name := range keys(d.cfg.Sources) {
+		if _, err := d.Pull(ctx, name); err != nil {
+			errs = append(errs, fmt.Errorf("pull %s: %w", name, err))
+		}
+	}
+	for _, name := range keys(d.cfg.Targets) {
+		if _, err := d.Push(ctx, name); err != nil {
+			errs = append(errs, fmt.Errorf("push %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
