@@ -113,10 +113,12 @@ start() {
 }
 
 stop() {
-	if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-		kill "$(cat "$pidfile")"
+	local pid=""
+	[ -f "$pidfile" ] && pid=$(cat "$pidfile")
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill "$pid"
 		for _ in $(seq 1 60); do
-			kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.5
 		done
 		echo "clickhouse stopped"
