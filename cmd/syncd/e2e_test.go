@@ -361,3 +361,52 @@ sources:
 		t.Fatalf("the shipped config/syncd.yaml fails check-config: %v\n%s", err, good)
 	}
 }
+
+// A platform that rejects part of a batch: the rejections are kept in the
+// ledger with the platform's code and are not re-sent until the record
+// changes; the accepted part is delivered.
+func TestPartialRejectionsAreKeptAndNotRetried(t *testing.T) {
+	const n = 200
+	items := cleanItems(n)
+	e := newEnv(t, items, 100)
+	e.platform.SetFaults(sandbox.Faults{RejectRate: 0.5, Seed: 11})
+	e.mustSyncd("run", "--once")
+	ps := e.platform.Stats()
+	if ps.Rejected == 0 || ps.Accepted == 0 || ps.Accepted+ps.Rejected != n {
+		t.Fatalf("platform stats %+v: want a mix of %d", ps, n)
+	}
+	if got := e.count("SELECT count() FROM {db}.push_ledger WHERE outcome = 'rejected' AND code = 'E900' AND message != ''"); got != uint64(ps.Rejected) {
+		t.Fatalf("ledger holds %d rejections with the platform's code, platform rejected %d", got, ps.Rejected)
+	}
+	ledger := e.mustSyncd("ledger", "liaoning")
+	if !strings.Contains(ledger, fmt.Sprintf("rejected %d", ps.Rejected)) || !strings.Contains(ledger, "E900") {
+		t.Fatalf("ledger output lacks the rejections:\n%s", ledger)
+	}
+	// Healthy again: a new run re-sends nothing, since nothing changed.
+	e.platform.SetFaults(sandbox.Faults{})
+	e.mustSyncd("run", "--once")
+	if ps2 := e.platform.Stats(); ps2.Received != ps.Received {
+		t.Fatalf("rejected versions were re-sent: %d more received", ps2.Received-ps.Received)
+	}
+	// A correction of a rejected record is a new version and goes again.
+	var rejectedCase string
+	for _, it := range items {
+		found := false
+		for _, h := range e.platform.Holdings() {
+			if h.Data["CF_WSH"] == it["case_no"] {
+				found = true
+				break
+			}
+		}
+		if !found {
+			rejectedCase = it["case_no"].(string)
+			it["facts"] = "更正：补充事实。"
+			e.discipline.Upsert(it)
+			break
+		}
+	}
+	e.mustSyncd("run", "--once")
+	if got := len(e.platform.Holdings()); got != ps.Accepted+1 {
+		t.Fatalf("after correcting rejected %s the platform holds %d, want %d", rejectedCase, got, ps.Accepted+1)
+	}
+}
