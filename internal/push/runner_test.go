@@ -23,8 +23,8 @@ func TestDecideOp(t *testing.T) {
 		{record.DisciplinaryAction, record.Expired, true, store.OpWithdraw, false},
 		{record.DisciplinaryAction, record.Disputed, true, store.OpWithdraw, false},
 		{record.DisciplinaryAction, record.Revoked, false, store.OpWithdraw, true}, // never held: nothing to withdraw
-		{record.AdminPenalty, record.Active, false, store.OpWithdraw, true},       // out of scope
-		{record.AdminPenalty, record.Active, true, store.OpWithdraw, false},       // scope narrowed after delivery
+		{record.AdminPenalty, record.Active, false, store.OpWithdraw, true},        // out of scope
+		{record.AdminPenalty, record.Active, true, store.OpWithdraw, false},        // scope narrowed after delivery
 	}
 	for _, c := range cases {
 		r := &record.Record{Kind: c.kind, Status: c.status}
