@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panjin-gov/syncd/internal/normalize"
 	"github.com/panjin-gov/syncd/internal/sandbox"
 	"github.com/panjin-gov/syncd/internal/store"
 	"github.com/panjin-gov/syncd/internal/store/storetest"
@@ -408,5 +409,32 @@ func TestPartialRejectionsAreKeptAndNotRetried(t *testing.T) {
 	e.mustSyncd("run", "--once")
 	if got := len(e.platform.Holdings()); got != ps.Accepted+1 {
 		t.Fatalf("after correcting rejected %s the platform holds %d, want %d", rejectedCase, got, ps.Accepted+1)
+	}
+}
+
+// `syncd normalize` gives each dirty seed record its verdict and reason
+// without a store, and never prints a clear ID number.
+func TestNormalizeDryRun(t *testing.T) {
+	e := newEnv(t, nil, 10)
+	out := e.mustSyncd("normalize", "--source", "discipline", "../../testdata/sandbox/discipline.jsonl")
+	for _, want := range []string{
+		`{"line":6,"reject":{"field":"doc_no"`,
+		`"reason":"bad_date"`, `"reason":"invalid_uscc"`, `"reason":"invalid_id_number"`,
+		`"reason":"future_date"`, `"reason":"unknown_kind"`, `"reason":"bad_amount"`,
+		`{"records":53,"rejects":7}`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		for _, f := range strings.FieldsFunc(line, func(r rune) bool { return r == '"' }) {
+			if len(f) == 18 && normalize.ValidIDNumber(f) {
+				t.Fatalf("clear ID number %s… in dry-run output", f[:6])
+			}
+		}
+	}
+	if n := e.count("SELECT count() FROM {db}.raw_records"); n != 0 {
+		t.Fatalf("dry run wrote %d raw records", n)
 	}
 }

@@ -207,6 +207,31 @@ func rootCmd() *cobra.Command {
 		}),
 	}
 
+	var normSource string
+	normalizeCmd := &cobra.Command{
+		Use:   "normalize --source NAME FILE",
+		Short: "Dry run: normalize a file of raw payloads (one JSON object per line) and print records and rejects as JSON lines; touches no store",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			n, err := daemon.NewNormalizer(cfg, normSource)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return dryRun(n, normSource, f, os.Stdout)
+		},
+	}
+	normalizeCmd.Flags().StringVar(&normSource, "source", "", "configured source whose mapping to use")
+	normalizeCmd.MarkFlagRequired("source")
+
 	versionCmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
@@ -216,7 +241,7 @@ func rootCmd() *cobra.Command {
 		},
 	}
 
-	root.AddCommand(run, migrate, checkConfig, pull, pushCmd, ledger, expire, versionCmd)
+	root.AddCommand(run, migrate, checkConfig, pull, pushCmd, ledger, expire, normalizeCmd, versionCmd)
 	return root
 }
 

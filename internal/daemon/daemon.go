@@ -76,6 +76,20 @@ func Open(ctx context.Context, cfg *config.Config, reg Registry, log *zap.Logger
 	return d, nil
 }
 
+// NewNormalizer builds one source's normalizer from config alone, touching
+// no store: `syncd normalize` uses it for dry runs.
+func NewNormalizer(cfg *config.Config, source string) (*normalize.Normalizer, error) {
+	sc, ok := cfg.Sources[source]
+	if !ok {
+		return nil, fmt.Errorf("no source %q in %s (have: %s)", source, cfg.File(), strings.Join(keys(cfg.Sources), ", "))
+	}
+	p, err := protector(cfg.PII)
+	if err != nil {
+		return nil, err
+	}
+	return normalize.New(source, sc.Mapping, p)
+}
+
 // protector builds the ID-number protector from keys in the environment.
 func protector(c config.PII) (*pii.Protector, error) {
 	decode := func(env, s string) ([]byte, error) {
