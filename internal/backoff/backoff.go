@@ -64,6 +64,19 @@ type Hinted interface {
 	RetryAfter() time.Duration
 }
 
+// RetryAfterError is a transient error carrying the delay the far side
+// asked for; connectors and push targets return it for HTTP Retry-After.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter is the delay asked for.
+func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
+
 // Do calls fn until it succeeds, returns a permanent error (retryable says
 // no), the attempts run out, or ctx ends. onRetry, if not nil, is told about
 // each failure that will be retried and the wait before the next attempt.

@@ -7,8 +7,8 @@ package connectors
 import (
 	"context"
 	"errors"
-	"time"
 
+	"github.com/panjin-gov/syncd/internal/backoff"
 	"github.com/panjin-gov/syncd/internal/record"
 )
 
@@ -54,13 +54,4 @@ var ErrPermanent = errors.New("permanent source error")
 
 // RetryAfterError is a transient error with a delay the source asked for
 // (an HTTP Retry-After, say).
-type RetryAfterError struct {
-	After time.Duration
-	Err   error
-}
-
-func (e *RetryAfterError) Error() string { return e.Err.Error() }
-func (e *RetryAfterError) Unwrap() error { return e.Err }
-
-// RetryAfter is the delay the source asked for.
-func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
+type RetryAfterError = backoff.RetryAfterError

@@ -13,8 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/panjin-gov/syncd/internal/backoff"
 	"github.com/panjin-gov/syncd/internal/record"
 	"github.com/panjin-gov/syncd/internal/store"
 )
@@ -54,11 +54,4 @@ var ErrPermanent = errors.New("permanent target error")
 
 // RetryAfterError is a transient Send error with the delay the platform
 // asked for.
-type RetryAfterError struct {
-	After time.Duration
-	Err   error
-}
-
-func (e *RetryAfterError) Error() string             { return e.Err.Error() }
-func (e *RetryAfterError) Unwrap() error             { return e.Err }
-func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
+type RetryAfterError = backoff.RetryAfterError
