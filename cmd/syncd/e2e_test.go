@@ -14,12 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/panjin-gov/syncd/internal/normalize"
+	"github.com/panjin-gov/syncd/internal/pii"
 	"github.com/panjin-gov/syncd/internal/sandbox"
 	"github.com/panjin-gov/syncd/internal/store"
 	"github.com/panjin-gov/syncd/internal/store/storetest"
@@ -255,6 +257,12 @@ func TestSeedFlowsDirtyRecordsAreRejectedNotFatal(t *testing.T) {
 		t.Fatalf("%d reject messages hold a clear ID number", n)
 	}
 
+	e.assertNoClearIDs("raw_records")
+	e.assertNoClearIDs("rejects")
+	if n := e.count("SELECT count() FROM {db}.raw_records WHERE payload_sealed != ''"); n < 40 {
+		t.Fatalf("only %d raw payloads kept a sealed original", n)
+	}
+
 	published := e.count("SELECT count() FROM (SELECT argMax(status, version) AS s FROM {db}.records GROUP BY record_id) WHERE s IN ('active', 'corrected')")
 	if got := uint64(len(e.platform.Holdings())); got != published {
 		t.Fatalf("platform holds %d, store has %d published records", got, published)
@@ -437,4 +445,64 @@ func TestNormalizeDryRun(t *testing.T) {
 	if n := e.count("SELECT count() FROM {db}.raw_records"); n != 0 {
 		t.Fatalf("dry run wrote %d raw records", n)
 	}
+}
+
+// assertNoClearIDs fails when any stored payload of table holds a valid
+// 公民身份号码 in clear, and checks that sealed originals open to payloads
+// that do hold one.
+func (e *env) assertNoClearIDs(table string) {
+	e.t.Helper()
+	ctx := context.Background()
+	rows, err := e.st.Conn().Query(ctx, "SELECT payload, payload_sealed FROM `"+e.st.Database()+"`."+table)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	p := e.protector()
+	idPattern := regexp.MustCompile(`[0-9]{17}[0-9X]`)
+	opened := 0
+	for rows.Next() {
+		var payload, sealed string
+		if err := rows.Scan(&payload, &sealed); err != nil {
+			e.t.Fatal(err)
+		}
+		for _, m := range idPattern.FindAllString(payload, -1) {
+			if normalize.ValidIDNumber(m) {
+				e.t.Fatalf("%s holds a clear ID number %s…: %.120s", table, m[:6], payload)
+			}
+		}
+		if sealed != "" {
+			orig, err := p.OpenBytes([]byte(sealed))
+			if err != nil {
+				e.t.Fatalf("%s: sealed payload does not open: %v", table, err)
+			}
+			if bytes.Equal(orig, []byte(payload)) {
+				e.t.Fatalf("%s: sealed original equals the shown payload", table)
+			}
+			opened++
+		}
+	}
+	if opened == 0 {
+		e.t.Fatalf("%s: no sealed originals", table)
+	}
+}
+
+func (e *env) protector() *pii.Protector {
+	e.t.Helper()
+	get := func(name string) []byte {
+		for i := len(e.environ) - 1; i >= 0; i-- { // the last setting wins, as in exec
+			kv := e.environ[i]
+			if v, ok := strings.CutPrefix(kv, name+"="); ok {
+				b, _ := base64.StdEncoding.DecodeString(v)
+				return b
+			}
+		}
+		e.t.Fatalf("%s not in the test environment", name)
+		return nil
+	}
+	p, err := pii.New(get("SYNCD_PII_HASH_KEY"), get("SYNCD_PII_ENC_KEY"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
 }

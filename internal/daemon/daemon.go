@@ -150,7 +150,7 @@ func (d *Daemon) Pull(ctx context.Context, name string) (ingest.Stats, error) {
 	}
 	defer src.Close(context.WithoutCancel(ctx))
 	r := &ingest.Runner{
-		Name: name, Source: src, Normalizer: d.normalizers[name], Store: d.store,
+		Name: name, Source: src, Normalizer: d.normalizers[name], Store: d.store, Sealer: d.pii,
 		BatchSize: sc.BatchSize, Retry: sc.Retry, Log: d.log.Named("pull").With(zap.String("source", name)),
 	}
 	if d.AfterStore != nil {

@@ -35,6 +35,18 @@ type Normalizer interface {
 	Normalize(raw *record.Raw, now time.Time) (record.Record, *record.Reject)
 }
 
+// Redactor is implemented by a Normalizer that can mask a person's ID
+// number in a raw payload; Seal keeps the original sealed. With both, raw
+// payloads and rejects are stored masked with a sealed original.
+type Redactor interface {
+	Redact(raw *record.Raw) (shown []byte, hadPII bool)
+}
+
+// Sealer seals a payload with the PII key.
+type Sealer interface {
+	SealBytes(plain []byte) []byte
+}
+
 // ReasonBadSourceItem rejects a payload a connector could not place (see
 // record.Raw.Problem).
 const ReasonBadSourceItem = "bad_source_item"
@@ -45,9 +57,12 @@ type Runner struct {
 	Source     connectors.Source
 	Normalizer Normalizer
 	Store      Store
-	BatchSize  int
-	Retry      backoff.Policy
-	Log        *zap.Logger
+	// Sealer, with a Normalizer that is a Redactor, keeps ID numbers out of
+	// stored raw payloads and rejects.
+	Sealer    Sealer
+	BatchSize int
+	Retry     backoff.Policy
+	Log       *zap.Logger
 	// MaxBatches stops a run after that many batches (0 = until caught up),
 	// so one pull job cannot starve the others on a huge backlog.
 	MaxBatches int
@@ -81,6 +96,7 @@ func CursorName(source string) string { return "source:" + source }
 type prepared struct {
 	n       int
 	fetched connectors.Batch
+	raws    []store.Raw
 	recs    []record.Record
 	rejects []record.Reject
 	err     error
@@ -162,19 +178,28 @@ func (r *Runner) produce(ctx context.Context, cur string, out chan<- prepared) {
 		if len(b.Records) == 0 && b.Token == nil {
 			return
 		}
-		p := prepared{n: n, fetched: b}
+		p := prepared{n: n, fetched: b, raws: make([]store.Raw, len(b.Records))}
 		now := time.Now()
+		redactor, _ := r.Normalizer.(Redactor)
 		for i := range b.Records {
 			raw := &b.Records[i]
+			stored := store.Raw{Raw: *raw, Hash: raw.Hash()}
+			if redactor != nil && r.Sealer != nil {
+				if shown, had := redactor.Redact(raw); had {
+					stored.Payload, stored.Sealed = shown, r.Sealer.SealBytes(raw.Payload)
+				}
+			}
+			p.raws[i] = stored
 			if raw.Problem != "" {
 				p.rejects = append(p.rejects, record.Reject{
 					Source: raw.Source, SourceKey: raw.Key, Reason: ReasonBadSourceItem, Message: raw.Problem,
-					Payload: raw.Payload, RawHash: raw.Hash(), RejectedAt: now,
+					Payload: stored.Payload, PayloadSealed: stored.Sealed, RawHash: stored.Hash, RejectedAt: now,
 				})
 				continue
 			}
 			rec, rej := r.Normalizer.Normalize(raw, now)
 			if rej != nil {
+				rej.Payload, rej.PayloadSealed = stored.Payload, stored.Sealed
 				p.rejects = append(p.rejects, *rej)
 				continue
 			}
@@ -222,7 +247,7 @@ func (r *Runner) store(ctx context.Context, p *prepared) (stored, dups, stale in
 		latest[rec.RecordID] = store.Latest{Version: v, ContentHash: rec.ContentHash, SourceUpdatedAt: rec.SourceUpdatedAt}
 		keep = append(keep, rec)
 	}
-	err = r.Store.WriteBatch(ctx, &store.Batch{Raws: p.fetched.Records, Records: keep, Rejects: p.rejects})
+	err = r.Store.WriteBatch(ctx, &store.Batch{Raws: p.raws, Records: keep, Rejects: p.rejects})
 	return len(keep), dups, stale, err
 }
 

@@ -135,19 +135,31 @@ func (p *Protector) Hash(id string) string {
 // Seal encrypts the normalized id with the current key under a fresh random
 // nonce. The result starts with the format version and the key id.
 func (p *Protector) Seal(id string) ([]byte, error) {
+	return p.SealBytes([]byte(normalize(id))), nil
+}
+
+// SealBytes encrypts plain as is (no normalization) with the current key, in
+// the same format as Seal. Ingest uses it to keep a sealed copy of a raw
+// payload that holds an ID number, while the stored payload shows it masked.
+func (p *Protector) SealBytes(plain []byte) []byte {
 	k := &p.keys[0]
-	plain := normalize(id)
 	out := make([]byte, headerSize, headerSize+len(plain)+k.aead.Overhead())
 	out[0] = formatV1
 	copy(out[1:], k.id[:])
 	// The header is the additional data: it is authenticated, not encrypted.
-	return k.aead.Seal(out, nil, []byte(plain), out[:headerSize]), nil
+	return k.aead.Seal(out, nil, plain, out[:headerSize])
 }
 
 // Open decrypts a ciphertext made by Seal under any configured key.
 func (p *Protector) Open(ct []byte) (string, error) {
+	b, err := p.OpenBytes(ct)
+	return string(b), err
+}
+
+// OpenBytes decrypts a ciphertext made by Seal or SealBytes.
+func (p *Protector) OpenBytes(ct []byte) ([]byte, error) {
 	if len(ct) < headerSize || ct[0] != formatV1 {
-		return "", ErrMalformed
+		return nil, ErrMalformed
 	}
 	var id [keyIDSize]byte
 	copy(id[:], ct[1:headerSize])
@@ -157,15 +169,15 @@ func (p *Protector) Open(ct []byte) (string, error) {
 			continue
 		}
 		if len(ct) < headerSize+k.aead.Overhead() {
-			return "", ErrMalformed
+			return nil, ErrMalformed
 		}
 		plain, err := k.aead.Open(nil, nil, ct[headerSize:], ct[:headerSize])
 		if err != nil {
-			return "", ErrOpen
+			return nil, ErrOpen
 		}
-		return string(plain), nil
+		return plain, nil
 	}
-	return "", ErrUnknownKey
+	return nil, ErrUnknownKey
 }
 
 // Mask returns the display form of an ID number: for the 18-char 公民身份号码

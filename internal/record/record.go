@@ -230,14 +230,17 @@ func (r *Raw) Hash() string {
 // Nothing a source sends is dropped silently: it is stored, rejected, or
 // counted as an exact duplicate.
 type Reject struct {
-	Source     string
-	SourceKey  string
-	Field      string // canonical field at fault, empty for the whole payload
-	Reason     string // stable reason code, documented in README
-	Message    string // for people; never holds a clear ID number
-	Payload    []byte
-	RawHash    string
-	RejectedAt time.Time
+	Source    string
+	SourceKey string
+	Field     string // canonical field at fault, empty for the whole payload
+	Reason    string // stable reason code, documented in README and internal/normalize/REASONS.md
+	Message   string // for people; never holds a clear ID number
+	Payload   []byte // as sent, but a person's ID number masked
+	// PayloadSealed is the original payload sealed with the PII key when it
+	// held an ID number (Payload then differs from what was sent).
+	PayloadSealed []byte
+	RawHash       string
+	RejectedAt    time.Time
 }
 
 // ParseAmount reads a plain decimal in 万元 as written by Amount.String or by

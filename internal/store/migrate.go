@@ -105,6 +105,12 @@ var migrations = []migration{
 			updated_at DateTime('Asia/Shanghai')
 		) ENGINE = {replacing}(seq) ORDER BY name`,
 	}},
+	// Raw payloads holding a person's ID number are stored with it masked;
+	// the original is kept only sealed with the PII key (for replay).
+	{2, "sealed raw payloads", []string{
+		`ALTER TABLE {db}.raw_records {on_cluster} ADD COLUMN payload_sealed String`,
+		`ALTER TABLE {db}.rejects {on_cluster} ADD COLUMN payload_sealed String`,
+	}},
 }
 
 // Migrate creates the database and applies every migration not yet recorded

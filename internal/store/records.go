@@ -25,11 +25,20 @@ var recordSelect = strings.NewReplacer(
 	"confiscation_amount,", "toString(confiscation_amount),",
 ).Replace(recordColumns)
 
+// Raw is a raw payload as stored: Payload is what may be shown (a person's
+// ID number masked), Sealed the AEAD-sealed original when the two differ,
+// Hash the SHA-256 of the original.
+type Raw struct {
+	record.Raw
+	Hash   string
+	Sealed []byte
+}
+
 // Batch is what one ingest flush writes: the raw payloads as fetched, the
 // records and rejects they became. WriteBatch writes it as one ClickHouse
 // batch per table.
 type Batch struct {
-	Raws    []record.Raw
+	Raws    []Raw
 	Records []record.Record
 	Rejects []record.Reject
 }
@@ -57,16 +66,20 @@ func (s *Store) WriteBatch(ctx context.Context, b *Batch) error {
 	return nil
 }
 
-func (s *Store) insertRaws(ctx context.Context, raws []record.Raw) error {
+func (s *Store) insertRaws(ctx context.Context, raws []Raw) error {
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.t("raw_records")+
-		" (source, source_key, raw_hash, encoding, payload, source_updated_at, fetched_at)")
+		" (source, source_key, raw_hash, encoding, payload, payload_sealed, source_updated_at, fetched_at)")
 	if err != nil {
 		return fmt.Errorf("prepare raw_records: %w", err)
 	}
 	defer batch.Abort()
 	for i := range raws {
 		r := &raws[i]
-		if err := batch.Append(r.Source, r.Key, r.Hash(), r.Encoding, string(r.Payload),
+		hash := r.Hash
+		if hash == "" {
+			hash = r.Raw.Hash()
+		}
+		if err := batch.Append(r.Source, r.Key, hash, r.Encoding, string(r.Payload), string(r.Sealed),
 			dateTime(r.UpdatedAt), dateTime(r.FetchedAt)); err != nil {
 			return fmt.Errorf("append raw %s/%s: %w", r.Source, r.Key, err)
 		}
@@ -79,7 +92,7 @@ func (s *Store) insertRaws(ctx context.Context, raws []record.Raw) error {
 
 func (s *Store) insertRejects(ctx context.Context, rejects []record.Reject) error {
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.t("rejects")+
-		" (source, source_key, raw_hash, field, reason, message, payload, rejected_at)")
+		" (source, source_key, raw_hash, field, reason, message, payload, payload_sealed, rejected_at)")
 	if err != nil {
 		return fmt.Errorf("prepare rejects: %w", err)
 	}
@@ -87,7 +100,7 @@ func (s *Store) insertRejects(ctx context.Context, rejects []record.Reject) erro
 	for i := range rejects {
 		r := &rejects[i]
 		if err := batch.Append(r.Source, r.SourceKey, r.RawHash, r.Field, r.Reason, r.Message,
-			string(r.Payload), dateTime(r.RejectedAt)); err != nil {
+			string(r.Payload), string(r.PayloadSealed), dateTime(r.RejectedAt)); err != nil {
 			return fmt.Errorf("append reject %s/%s: %w", r.Source, r.SourceKey, err)
 		}
 	}
