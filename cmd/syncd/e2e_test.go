@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/encoding/simplifiedchinese"
+
 	"github.com/panjin-gov/syncd/internal/normalize"
 	"github.com/panjin-gov/syncd/internal/pii"
 	"github.com/panjin-gov/syncd/internal/sandbox"
@@ -62,6 +64,12 @@ const platformToken = "e2e-platform-token"
 
 func newEnv(t *testing.T, items []map[string]any, batchSize int) *env {
 	t.Helper()
+	return newEnvWith(t, items, batchSize, "")
+}
+
+// newEnvWith adds extraSources (YAML, indented as entries under sources:).
+func newEnvWith(t *testing.T, items []map[string]any, batchSize int, extraSources string) *env {
+	t.Helper()
 	e := &env{t: t, discipline: sandbox.NewDiscipline(items), platform: sandbox.NewPlatform(platformToken)}
 	src := httptest.NewServer(e.discipline.Handler())
 	t.Cleanup(src.Close)
@@ -102,6 +110,7 @@ sources:
       value_maps:
         subject_type: {公务员: civil_servant, 机关: agency, 参公事业单位: public_institution}
       amount_units: {fine_amount: 元}
+%s
 targets:
   liaoning:
     type: http
@@ -109,7 +118,7 @@ targets:
     batch_size: 50
     retry: {max_attempts: 8, initial: 10ms, max: 50ms}
     http: {url: %q, timeout: 5s, token_env: E2E_PLATFORM_TOKEN}
-`, storetest.Addr(), e.st.Database(), batchSize, src.URL+"/api/v1/decisions", batchSize, plat.URL+"/api/v1/records")
+`, storetest.Addr(), e.st.Database(), batchSize, src.URL+"/api/v1/decisions", batchSize, extraSources, plat.URL+"/api/v1/records")
 	e.cfgPath = filepath.Join(t.TempDir(), "syncd.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -505,4 +514,60 @@ func (e *env) protector() *pii.Protector {
 		e.t.Fatal(err)
 	}
 	return p
+}
+
+// A law-enforcement bureau drops a GBK CSV of administrative penalties into
+// the exchange folder: rows become records (bad rows rejects), the file moves
+// to done/, and an identical re-drop is not ingested again.
+func TestFileDropGBKPenalties(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnvWith(t, nil, 100, fmt.Sprintf(`  penalties:
+    type: filedrop
+    schedule: "@every 1h"
+    filedrop: {dir: %q, pattern: "*.csv", encoding: auto, settle_time: 10ms}
+    mapping:
+      kind: admin_penalty
+      fields:
+        doc_no: 处罚决定书文号
+        subject_name: 行政相对人名称
+        fine_amount: 罚款金额（万元）
+        decision_date: 处罚决定日期
+        authority_name: 处罚机关
+        category: 处罚类别`, dir))
+	csv := "处罚决定书文号,行政相对人名称,罚款金额（万元）,处罚决定日期,处罚机关,处罚类别\n" +
+		"盘环罚〔2026〕12号,盘锦市双台子区人民政府,3.5,2026年3月5日,盘锦市生态环境局,罚款\n" +
+		"盘市监罚［2026］7号,盘锦市大洼区农业农村局,0.2,20260401,盘锦市市场监督管理局,警告\n" +
+		"盘环罚〔2026〕13号,盘锦市自然资源局,1,,盘锦市生态环境局,罚款\n"
+	gbk, err := simplifiedchinese.GBK.NewEncoder().String(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := func(name string) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(gbk), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Minute)
+		os.Chtimes(p, old, old)
+	}
+	drop("penalties-20261127.csv")
+	out := e.mustSyncd("pull", "penalties")
+	if got := e.count("SELECT uniqExact(record_id) FROM {db}.records WHERE kind = 'admin_penalty'"); got != 2 {
+		t.Fatalf("%d penalties stored, want 2\n%s", got, out)
+	}
+	if got := e.count("SELECT count() FROM {db}.records FINAL WHERE doc_no = '盘市监罚〔2026〕7号' AND toString(fine_amount) = '0.200000' AND subject_name = '盘锦市大洼区农业农村局'"); got != 1 {
+		t.Fatal("GBK row not decoded and cleaned as expected")
+	}
+	if got := e.count("SELECT count() FROM {db}.rejects FINAL WHERE source = 'penalties' AND reason = 'missing_field' AND field = 'decision_date'"); got != 1 {
+		t.Fatalf("row without a decision date: %d rejects", got)
+	}
+	done, _ := filepath.Glob(filepath.Join(dir, "done", "*penalties-20261127.csv"))
+	if len(done) != 1 {
+		t.Fatalf("file not moved to done/: %v", done)
+	}
+	drop("penalties-again.csv")
+	e.mustSyncd("pull", "penalties")
+	if got := e.count("SELECT count() FROM {db}.raw_records WHERE source = 'penalties'"); got != 3 {
+		t.Fatalf("a re-dropped identical file was ingested again: %d raw rows", got)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/panjin-gov/syncd/internal/config"
 	"github.com/panjin-gov/syncd/internal/connectors"
+	"github.com/panjin-gov/syncd/internal/connectors/filedrop"
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
 	"github.com/panjin-gov/syncd/internal/daemon"
 	"github.com/panjin-gov/syncd/internal/push"
@@ -16,6 +17,9 @@ func registry() daemon.Registry {
 		Sources: map[string]daemon.SourceFactory{
 			"http": func(name string, c config.Source) (connectors.Source, error) {
 				return httpsrc.New(name, *c.HTTP, config.Secret(c.HTTP.TokenEnv))
+			},
+			"filedrop": func(name string, c config.Source) (connectors.Source, error) {
+				return filedrop.New(name, *c.FileDrop)
 			},
 		},
 		Targets: map[string]daemon.TargetFactory{

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/panjin-gov/syncd/internal/backoff"
+	"github.com/panjin-gov/syncd/internal/connectors/filedrop"
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
 	"github.com/panjin-gov/syncd/internal/normalize"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
@@ -76,11 +77,12 @@ type Housekeeping struct {
 
 // Source is one source system.
 type Source struct {
-	Type      string            `mapstructure:"type"` // http
+	Type      string            `mapstructure:"type"` // http, filedrop
 	Schedule  string            `mapstructure:"schedule"`
 	BatchSize int               `mapstructure:"batch_size"`
 	Retry     backoff.Policy    `mapstructure:"retry"`
 	HTTP      *httpsrc.Config   `mapstructure:"http"`
+	FileDrop  *filedrop.Config  `mapstructure:"filedrop"`
 	Mapping   normalize.Mapping `mapstructure:"mapping"`
 }
 
@@ -183,6 +185,9 @@ func (c *Config) applyDefaults() {
 		if s.HTTP != nil {
 			s.HTTP.SetDefaults()
 		}
+		if s.FileDrop != nil {
+			s.FileDrop.SetDefaults()
+		}
 		c.Sources[name] = s
 	}
 	for name, t := range c.Targets {
@@ -260,8 +265,14 @@ func (c *Config) Validate() Problems {
 			} else {
 				add(key+".http", s.HTTP.Validate())
 			}
+		case "filedrop":
+			if s.FileDrop == nil {
+				add(key+".filedrop", errors.New("required for type filedrop"))
+			} else {
+				add(key+".filedrop", s.FileDrop.Validate())
+			}
 		default:
-			add(key+".type", fmt.Errorf("%q is not a known source type (http)", s.Type))
+			add(key+".type", fmt.Errorf("%q is not a known source type (http, filedrop)", s.Type))
 		}
 		add(key+".mapping", s.Mapping.Validate())
 	}
