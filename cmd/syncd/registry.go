@@ -5,6 +5,7 @@ import (
 	"github.com/panjin-gov/syncd/internal/connectors"
 	"github.com/panjin-gov/syncd/internal/connectors/filedrop"
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
+	"github.com/panjin-gov/syncd/internal/connectors/kafka"
 	"github.com/panjin-gov/syncd/internal/daemon"
 	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
@@ -20,6 +21,13 @@ func registry() daemon.Registry {
 			},
 			"filedrop": func(name string, c config.Source) (connectors.Source, error) {
 				return filedrop.New(name, *c.FileDrop)
+			},
+			"kafka": func(name string, c config.Source) (connectors.Source, error) {
+				password := ""
+				if c.Kafka.SASL != nil {
+					password = config.Secret(c.Kafka.SASL.PasswordEnv)
+				}
+				return kafka.New(name, *c.Kafka, password)
 			},
 		},
 		Targets: map[string]daemon.TargetFactory{

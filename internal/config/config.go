@@ -20,6 +20,7 @@ import (
 	"github.com/panjin-gov/syncd/internal/backoff"
 	"github.com/panjin-gov/syncd/internal/connectors/filedrop"
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
+	"github.com/panjin-gov/syncd/internal/connectors/kafka"
 	"github.com/panjin-gov/syncd/internal/normalize"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 	"github.com/panjin-gov/syncd/internal/record"
@@ -77,12 +78,13 @@ type Housekeeping struct {
 
 // Source is one source system.
 type Source struct {
-	Type      string            `mapstructure:"type"` // http, filedrop
+	Type      string            `mapstructure:"type"` // http, filedrop, kafka
 	Schedule  string            `mapstructure:"schedule"`
 	BatchSize int               `mapstructure:"batch_size"`
 	Retry     backoff.Policy    `mapstructure:"retry"`
 	HTTP      *httpsrc.Config   `mapstructure:"http"`
 	FileDrop  *filedrop.Config  `mapstructure:"filedrop"`
+	Kafka     *kafka.Config     `mapstructure:"kafka"`
 	Mapping   normalize.Mapping `mapstructure:"mapping"`
 }
 
@@ -188,6 +190,9 @@ func (c *Config) applyDefaults() {
 		if s.FileDrop != nil {
 			s.FileDrop.SetDefaults()
 		}
+		if s.Kafka != nil {
+			s.Kafka.SetDefaults()
+		}
 		c.Sources[name] = s
 	}
 	for name, t := range c.Targets {
@@ -271,8 +276,14 @@ func (c *Config) Validate() Problems {
 			} else {
 				add(key+".filedrop", s.FileDrop.Validate())
 			}
+		case "kafka":
+			if s.Kafka == nil {
+				add(key+".kafka", errors.New("required for type kafka"))
+			} else {
+				add(key+".kafka", s.Kafka.Validate())
+			}
 		default:
-			add(key+".type", fmt.Errorf("%q is not a known source type (http, filedrop)", s.Type))
+			add(key+".type", fmt.Errorf("%q is not a known source type (http, filedrop, kafka)", s.Type))
 		}
 		add(key+".mapping", s.Mapping.Validate())
 	}

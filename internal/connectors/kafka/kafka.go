@@ -1,0 +1,431 @@
+// Package kafka reads a Kafka topic of JSON messages (法院 judicial events)
+// as a connectors.Source through a consumer group.
+//
+// The position lives in the consumer group: Fetch hands out messages, Commit
+// commits their offsets once the runner has stored the batch. A batch never
+// committed is delivered again when a new Source joins the group. The cursor
+// Fetch returns (the last offsets per partition) is informational, except
+// that a Fetch repeated with the cursor of the last uncommitted batch's
+// start gets that batch again, so a runner retrying a failed store loses
+// nothing.
+//
+// It depends on connectors and record only.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/panjin-gov/syncd/internal/connectors"
+	"github.com/panjin-gov/syncd/internal/record"
+)
+
+// SASL mechanisms.
+const (
+	MechanismPlain       = "plain"
+	MechanismSCRAMSHA256 = "scram-sha-256"
+	MechanismSCRAMSHA512 = "scram-sha-512"
+)
+
+// joinTimeout bounds how long a Fetch waits for the consumer group to hand
+// this Source its partitions before MaxWait starts counting.
+const joinTimeout = 30 * time.Second
+
+// TLSConfig is the client TLS of a Kafka source.
+type TLSConfig struct {
+	CAFile             string `mapstructure:"ca_file"`
+	CertFile           string `mapstructure:"cert_file"`
+	KeyFile            string `mapstructure:"key_file"`
+	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
+}
+
+// SASLConfig is the SASL authentication of a Kafka source.
+type SASLConfig struct {
+	Mechanism string `mapstructure:"mechanism"` // plain | scram-sha-256 | scram-sha-512
+	Username  string `mapstructure:"username"`
+	// PasswordEnv names the environment variable holding the password; the
+	// password itself never sits in the config file.
+	PasswordEnv string `mapstructure:"password_env"`
+}
+
+// Config is the Kafka source's part of a source's config.
+type Config struct {
+	Brokers []string `mapstructure:"brokers"`
+	Topic   string   `mapstructure:"topic"`
+	GroupID string   `mapstructure:"group_id"`
+	// MaxWait is how long a Fetch waits for the next message before
+	// returning what it has.
+	MaxWait time.Duration `mapstructure:"max_wait"`
+	// KeyField is the JSON field used as Raw.Key; empty means the message
+	// key, else "topic/partition/offset".
+	KeyField string `mapstructure:"key_field"`
+	// UpdatedField, if set, is an RFC 3339 field read into Raw.UpdatedAt.
+	UpdatedField string      `mapstructure:"updated_field"`
+	TLS          *TLSConfig  `mapstructure:"tls"`
+	SASL         *SASLConfig `mapstructure:"sasl"`
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.MaxWait == 0 {
+		c.MaxWait = 500 * time.Millisecond
+	}
+}
+
+// Validate checks the config without I/O.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers: required"))
+	}
+	for _, b := range c.Brokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("brokers: %q is not host:port", b))
+		}
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("topic: required"))
+	}
+	if c.GroupID == "" {
+		errs = append(errs, errors.New("group_id: required"))
+	}
+	if c.MaxWait < 0 {
+		errs = append(errs, errors.New("max_wait: must be positive"))
+	}
+	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	}
+	if s := c.SASL; s != nil {
+		switch s.Mechanism {
+		case MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512:
+		case "":
+			errs = append(errs, errors.New("sasl.mechanism: required"))
+		default:
+			errs = append(errs, fmt.Errorf("sasl.mechanism: %q is not plain, scram-sha-256 or scram-sha-512", s.Mechanism))
+		}
+		if s.Username == "" {
+			errs = append(errs, errors.New("sasl.username: required"))
+		}
+		if s.PasswordEnv == "" {
+			errs = append(errs, errors.New("sasl.password_env: required"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Source reads one topic through one consumer group.
+type Source struct {
+	name   string
+	cfg    Config
+	reader *kafkago.Reader
+
+	mu     sync.Mutex // guards the fields below; Fetch and Commit may race
+	joined bool
+	// pending is the last batch handed out and not yet committed, and
+	// pendingFrom the cursor it was fetched after.
+	pending     *connectors.Batch
+	pendingFrom string
+}
+
+var (
+	_ connectors.Source    = (*Source)(nil)
+	_ connectors.Committer = (*Source)(nil)
+)
+
+// New makes a source named name. saslPassword is the resolved SASL
+// password ("" without SASL). It does not connect: the first Fetch joins
+// the group.
+func New(name string, cfg Config, saslPassword string) (*Source, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dialer := &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	if cfg.TLS != nil {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		dialer.TLS = tc
+	}
+	if cfg.SASL != nil {
+		m, err := mechanism(cfg.SASL, saslPassword)
+		if err != nil {
+			return nil, err
+		}
+		dialer.SASLMechanism = m
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:        cfg.Brokers,
+		GroupID:        cfg.GroupID,
+		Topic:          cfg.Topic,
+		Dialer:         dialer,
+		MinBytes:       1,
+		MaxBytes:       4 << 20,
+		CommitInterval: 0, // synchronous: Commit returns once the group has the offsets
+		StartOffset:    kafkago.FirstOffset,
+		// The broker long-poll; Close waits for the one in flight, so it
+		// is kept as short as a Fetch's own wait.
+		MaxWait: cfg.MaxWait,
+	})
+	return &Source{name: name, cfg: cfg, reader: r}, nil
+}
+
+func tlsConfig(t *TLSConfig) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func mechanism(s *SASLConfig, password string) (sasl.Mechanism, error) {
+	switch s.Mechanism {
+	case MechanismPlain:
+		return plain.Mechanism{Username: s.Username, Password: password}, nil
+	case MechanismSCRAMSHA256:
+		return scram.Mechanism(scram.SHA256, s.Username, password)
+	default:
+		return scram.Mechanism(scram.SHA512, s.Username, password)
+	}
+}
+
+// cursor is the informational position: the last offset handed out per
+// partition.
+type cursor struct {
+	Topic   string           `json:"topic"`
+	Offsets map[string]int64 `json:"offsets"`
+}
+
+// token is the Batch.Token: the last message of each partition in the
+// batch, which is all CommitMessages needs.
+type token []kafkago.Message
+
+// Fetch returns up to max messages, waiting at most MaxWait for each next
+// one. The first Fetch also waits (up to 30 s) for the group to assign
+// partitions. Messages that are not JSON objects come back as Raws with
+// Problem set, so a poison message never blocks its partition.
+func (s *Source) Fetch(ctx context.Context, cur string, max int) (connectors.Batch, error) {
+	if max <= 0 {
+		max = 100
+	}
+	s.mu.Lock()
+	if p := s.pending; p != nil && cur == s.pendingFrom {
+		// The runner is retrying after failing to store the batch: the
+		// group will not redeliver it to this member, so we do.
+		b := *p
+		s.mu.Unlock()
+		return b, nil
+	}
+	s.mu.Unlock()
+
+	if err := s.awaitJoin(ctx); err != nil {
+		return connectors.Batch{}, err
+	}
+	var msgs []kafkago.Message
+	var fetchErr error
+	for len(msgs) < max {
+		fc, cancel := context.WithTimeout(ctx, s.cfg.MaxWait)
+		m, err := s.reader.FetchMessage(fc)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				fetchErr = err
+			}
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		switch {
+		case fetchErr == nil:
+			return connectors.Batch{Next: cur}, nil
+		case errors.Is(fetchErr, io.EOF):
+			return connectors.Batch{}, fmt.Errorf("source %s: reader closed: %w", s.name, connectors.ErrPermanent)
+		default:
+			return connectors.Batch{}, fmt.Errorf("source %s: fetch from %s: %w", s.name, s.cfg.Topic, fetchErr)
+		}
+	}
+	// Messages already taken from the reader are returned even if the
+	// fetch then failed: the reader will not hand them out again.
+	b := s.batch(msgs, max)
+	s.mu.Lock()
+	s.pending, s.pendingFrom = &b, cur
+	s.mu.Unlock()
+	return b, nil
+}
+
+// awaitJoin waits until the reader has joined the group once, so MaxWait
+// is not spent on the join.
+func (s *Source) awaitJoin(ctx context.Context) error {
+	s.mu.Lock()
+	joined := s.joined
+	s.mu.Unlock()
+	if joined {
+		return nil
+	}
+	deadline := time.Now().Add(joinTimeout)
+	for {
+		// FetchMessage starts the reader; a short fetch that returns a
+		// message cannot be put back, so only poll the stats here.
+		if s.reader.Stats().Rebalances > 0 {
+			s.mu.Lock()
+			s.joined = true
+			s.mu.Unlock()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("source %s: group %s not joined after %s", s.name, s.cfg.GroupID, joinTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Source) batch(msgs []kafkago.Message, max int) connectors.Batch {
+	now := time.Now()
+	b := connectors.Batch{Records: make([]record.Raw, 0, len(msgs))}
+	last := map[int]int{} // partition → index in msgs
+	for i, m := range msgs {
+		b.Records = append(b.Records, s.raw(m, now))
+		last[m.Partition] = i
+	}
+	c := cursor{Topic: s.cfg.Topic, Offsets: make(map[string]int64, len(last))}
+	tok := make(token, 0, len(last))
+	for p, i := range last {
+		m := msgs[i]
+		c.Offsets[strconv.Itoa(p)] = m.Offset
+		tok = append(tok, m)
+		if m.HighWaterMark > m.Offset+1 {
+			b.More = true
+		}
+	}
+	slices.SortFunc(tok, func(a, b kafkago.Message) int { return a.Partition - b.Partition })
+	if len(msgs) == max {
+		b.More = true
+	}
+	nb, _ := json.Marshal(c)
+	b.Next, b.Token = string(nb), tok
+	return b
+}
+
+func (s *Source) raw(m kafkago.Message, now time.Time) record.Raw {
+	r := record.Raw{Source: s.name, Payload: m.Value, Encoding: "utf-8", FetchedAt: now}
+	r.Key = string(m.Key)
+	if r.Key == "" {
+		r.Key = fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(m.Value, &fields); err != nil || fields == nil {
+		r.Problem = fmt.Sprintf("message %s/%d/%d is not a JSON object", m.Topic, m.Partition, m.Offset)
+		return r
+	}
+	if f := s.cfg.KeyField; f != "" {
+		k, err := keyString(fields[f])
+		if err != nil {
+			r.Problem = fmt.Sprintf("message %s/%d/%d: %q %v", m.Topic, m.Partition, m.Offset, f, err)
+			return r
+		}
+		r.Key = k
+	}
+	if f := s.cfg.UpdatedField; f != "" {
+		var us string
+		if err := json.Unmarshal(fields[f], &us); err != nil {
+			r.Problem = fmt.Sprintf("message %s has no string %q", r.Key, f)
+			return r
+		}
+		t, err := time.Parse(time.RFC3339Nano, us)
+		if err != nil {
+			r.Problem = fmt.Sprintf("message %s: %q %q is not RFC 3339", r.Key, f, us)
+			return r
+		}
+		r.UpdatedAt = t
+	}
+	return r
+}
+
+func keyString(raw json.RawMessage) (string, error) {
+	var key any
+	if err := json.Unmarshal(raw, &key); err != nil || key == nil {
+		return "", errors.New("is missing")
+	}
+	switch k := key.(type) {
+	case string:
+		return k, nil
+	case float64:
+		return strconv.FormatFloat(k, 'f', -1, 64), nil
+	default:
+		return "", errors.New("is not a string or number")
+	}
+}
+
+// Commit commits the batch's offsets to the consumer group. The runner
+// calls it only after the batch is stored.
+func (s *Source) Commit(ctx context.Context, b connectors.Batch) error {
+	if b.Token == nil {
+		return nil
+	}
+	tok, ok := b.Token.(token)
+	if !ok {
+		return fmt.Errorf("source %s: commit of a batch it did not fetch: %w", s.name, connectors.ErrPermanent)
+	}
+	if err := s.reader.CommitMessages(ctx, tok...); err != nil {
+		return fmt.Errorf("source %s: commit offsets of group %s: %w", s.name, s.cfg.GroupID, err)
+	}
+	s.mu.Lock()
+	if s.pending != nil && s.pending.Next == b.Next {
+		s.pending = nil
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Close leaves the group and closes the reader; uncommitted messages go to
+// the next member.
+func (s *Source) Close(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.reader.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("source %s: close: %w", s.name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
