@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -20,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/panjin-gov/syncd/internal/normalize"
@@ -569,5 +572,78 @@ func TestFileDropGBKPenalties(t *testing.T) {
 	e.mustSyncd("pull", "penalties")
 	if got := e.count("SELECT count() FROM {db}.raw_records WHERE source = 'penalties'"); got != 3 {
 		t.Fatalf("a re-dropped identical file was ingested again: %d raw rows", got)
+	}
+}
+
+// Court events on a Kafka topic (the in-process kfake broker): a pull killed
+// with SIGKILL between storing a batch and committing its offsets, then
+// restarted, stores every message exactly once; a poison message becomes a
+// reject and does not stop the partition.
+func TestKafkaKillBetweenStoreAndCommit(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	const n, batch = 600, 100
+	e := newEnvWith(t, nil, batch, fmt.Sprintf(`  court:
+    type: kafka
+    schedule: "@every 1h"
+    batch_size: %d
+    kafka: {brokers: [%q], topic: court-events, group_id: syncd-e2e, max_wait: 300ms, key_field: event_id, updated_field: updated_at}
+    mapping:
+      kind_field: type
+      fields:
+        doc_no: case_no
+        subject_name: party
+        subject_uscc: party_code
+        decision_date: filed
+        authority_name: court
+        content: duty`, batch, brokers[0]))
+
+	msgs := make([]kafkago.Message, 0, n+1)
+	for i := range n {
+		b, _ := json.Marshal(map[string]any{
+			"event_id": fmt.Sprintf("ev-%05d", i), "updated_at": "2026-06-01T10:00:00+08:00",
+			"type": "失信被执行人", "case_no": fmt.Sprintf("（2026）辽1102执%d号", 100+i),
+			"party": fmt.Sprintf("盘锦市某机关%d", i), "filed": "2026-05-20",
+			"court": "盘锦市双台子区人民法院", "duty": "支付工程款及利息",
+		})
+		msgs = append(msgs, kafkago.Message{Key: []byte(fmt.Sprintf("ev-%05d", i)), Value: b})
+	}
+	msgs = append(msgs, kafkago.Message{Key: []byte("poison"), Value: []byte("<xml>not json</xml>")})
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: "court-events", AllowAutoTopicCreation: true,
+		BatchTimeout: time.Millisecond, BatchSize: 1000, RequiredAcks: kafkago.RequireAll}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for try := 0; ; try++ {
+		if err = w.WriteMessages(ctx, msgs...); err == nil || try == 50 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the topic is being created
+	}
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := e.syncd([]string{"SYNCD_TEST_KILL_AFTER_STORE=2"}, "pull", "court")
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("pull was not killed: %v\n%s", err, out)
+	}
+	if got := e.count("SELECT uniqExact(record_id) FROM {db}.records"); got != 2*batch {
+		t.Fatalf("after kill: %d records, want %d", got, 2*batch)
+	}
+	out = e.mustSyncd("pull", "court")
+	if got := e.count("SELECT uniqExact(record_id) FROM {db}.records WHERE kind = 'judgment_debtor'"); got != n {
+		t.Fatalf("records = %d, want %d\n%s", got, n, out)
+	}
+	if got := e.count("SELECT uniqExact(record_id, version) FROM {db}.record_log"); got != n {
+		t.Fatalf("versions written = %d, want %d: a redelivered batch was stored again", got, n)
+	}
+	if got := e.count("SELECT count() FROM {db}.rejects FINAL WHERE source = 'court'"); got != 1 {
+		t.Fatalf("poison message: %d rejects, want 1", got)
 	}
 }
