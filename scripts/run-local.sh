@@ -6,6 +6,11 @@ cd "$root"
 source .run/dev.env
 addr=${SANDBOX_ADDR:-127.0.0.1:18080}
 
+# The sandbox keeps its source and platform in memory, so each `make run` starts from an empty
+# store too: otherwise the ledger would say "already delivered" to a platform that forgot it all.
+export SYNCD_CLICKHOUSE_DATABASE=syncd_sandbox
+scripts/clickhouse.sh client --query "DROP DATABASE IF EXISTS syncd_sandbox"
+
 bin/syncd-sandbox -listen "$addr" -seed testdata/sandbox/discipline.jsonl -trickle 20s &
 sandbox=$!
 trap 'kill $sandbox 2>/dev/null; wait $sandbox 2>/dev/null' EXIT
