@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -76,6 +79,22 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // RetryAfter is the delay asked for.
 func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
+
+// ParseRetryAfter reads an HTTP Retry-After header: delay-seconds or an
+// HTTP-date. It returns 0 when the header is absent, unreadable or past.
+func ParseRetryAfter(h string) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(h); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
 
 // Do calls fn until it succeeds, returns a permanent error (retryable says
 // no), the attempts run out, or ctx ends. onRetry, if not nil, is told about

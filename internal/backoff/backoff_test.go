@@ -3,6 +3,7 @@ package backoff
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -71,5 +72,21 @@ func TestDoEndsWithContext(t *testing.T) {
 	err := p.Do(ctx, func(context.Context) error { return errors.New("down") }, func(error) bool { return true }, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	future := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+	for _, c := range []struct {
+		h        string
+		min, max time.Duration
+	}{
+		{"", 0, 0}, {"7", 7 * time.Second, 7 * time.Second}, {" 3 ", 3 * time.Second, 3 * time.Second},
+		{"-1", 0, 0}, {"soon", 0, 0}, {"Wed, 21 Oct 2015 07:28:00 GMT", 0, 0},
+		{future, 80 * time.Second, 90 * time.Second},
+	} {
+		if d := ParseRetryAfter(c.h); d < c.min || d > c.max {
+			t.Errorf("%q: %s, want %s..%s", c.h, d, c.min, c.max)
+		}
 	}
 }

@@ -22,9 +22,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/panjin-gov/syncd/internal/backoff"
 	"github.com/panjin-gov/syncd/internal/connectors"
 	"github.com/panjin-gov/syncd/internal/record"
 )
@@ -159,7 +159,7 @@ func (s *Source) Fetch(ctx context.Context, cur string, max int) (connectors.Bat
 		err := fmt.Errorf("source %s: GET %s: %s: %s", s.name, redact(u), resp.Status, snippet(body))
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-			if d := retryAfter(resp.Header.Get("Retry-After")); d > 0 {
+			if d := backoff.ParseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
 				return connectors.Batch{}, &connectors.RetryAfterError{After: d, Err: err}
 			}
 			return connectors.Batch{}, err
@@ -246,19 +246,6 @@ func (s *Source) keyOf(item json.RawMessage) (string, time.Time, error) {
 func (s *Source) Close(context.Context) error {
 	s.client.CloseIdleConnections()
 	return nil
-}
-
-func retryAfter(h string) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return time.Until(t)
-	}
-	return 0
 }
 
 func snippet(b []byte) string {

@@ -17,10 +17,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/panjin-gov/syncd/internal/backoff"
 	"github.com/panjin-gov/syncd/internal/push"
 )
 
@@ -122,8 +121,8 @@ func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([
 	if resp.StatusCode != http.StatusOK {
 		err := fmt.Errorf("POST batch %s: %s: %s", batchID, resp.Status, snippet(raw))
 		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-			if secs, e := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); e == nil && secs > 0 {
-				return nil, &push.RetryAfterError{After: time.Duration(secs) * time.Second, Err: err}
+			if d := backoff.ParseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
+				return nil, &push.RetryAfterError{After: d, Err: err}
 			}
 			return nil, err
 		}
