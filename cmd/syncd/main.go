@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/panjin-gov/syncd/internal/config"
 	"github.com/panjin-gov/syncd/internal/daemon"
@@ -60,9 +59,10 @@ func rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&cfgPath, "config", "c", def, "config file (env SYNCD_CONFIG)")
 
-	// withDaemon loads config, builds the logger and opens the daemon.
-	withDaemon := func(fn func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, log *zap.Logger) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, _ []string) error {
+	// withDaemon loads config, builds the logger, opens the daemon and hands
+	// fn the command's arguments.
+	withDaemon := func(fn func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(cfgPath)
 			if err != nil {
 				return err
@@ -80,7 +80,7 @@ func rootCmd() *cobra.Command {
 			}
 			defer d.Close(context.Background())
 			installTestHooks(d)
-			return fn(ctx, d, cfg, log)
+			return fn(ctx, d, cfg, args)
 		}
 	}
 
@@ -89,7 +89,7 @@ func rootCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Run the daemon: every pull, push and housekeeping job on its schedule, plus the admin API",
 		Args:  cobra.NoArgs,
-		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, log *zap.Logger) error {
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, args []string) error {
 			if once {
 				if _, err := d.Migrate(ctx); err != nil {
 					return err
@@ -105,7 +105,7 @@ func rootCmd() *cobra.Command {
 		Use:   "migrate",
 		Short: "Create or upgrade the ClickHouse schema (idempotent)",
 		Args:  cobra.NoArgs,
-		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, args []string) error {
 			applied, err := d.Migrate(ctx)
 			if err != nil {
 				return err
@@ -140,9 +140,7 @@ func rootCmd() *cobra.Command {
 		Use:   "pull SOURCE",
 		Short: "Pull one source until it has caught up, then exit",
 		Args:  cobra.ExactArgs(1),
-	}
-	pull.RunE = func(cmd *cobra.Command, args []string) error {
-		return withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, args []string) error {
 			if _, err := d.Migrate(ctx); err != nil {
 				return err
 			}
@@ -150,16 +148,14 @@ func rootCmd() *cobra.Command {
 			fmt.Printf("pulled %d, stored %d, rejected %d, duplicates %d, stale %d in %s\n",
 				st.Pulled, st.Stored, st.Rejected, st.Duplicates, st.Stale, st.Duration.Round(time.Millisecond))
 			return err
-		})(cmd, args)
+		}),
 	}
 
 	pushCmd := &cobra.Command{
 		Use:   "push TARGET",
 		Short: "Push pending record versions to one target once, then exit",
 		Args:  cobra.ExactArgs(1),
-	}
-	pushCmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, args []string) error {
 			if _, err := d.Migrate(ctx); err != nil {
 				return err
 			}
@@ -167,16 +163,14 @@ func rootCmd() *cobra.Command {
 			fmt.Printf("pushed %d, accepted %d, rejected %d, failed %d, skipped %d in %s\n",
 				st.Pushed, st.Accepted, st.Rejected, st.Failed, st.Skipped, st.Duration.Round(time.Millisecond))
 			return err
-		})(cmd, args)
+		}),
 	}
 
 	ledger := &cobra.Command{
 		Use:   "ledger TARGET",
 		Short: "Show a target's delivery ledger: accepted, rejected, failed, pending and the last errors",
 		Args:  cobra.ExactArgs(1),
-	}
-	ledger.RunE = func(cmd *cobra.Command, args []string) error {
-		return withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, _ *zap.Logger) error {
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, args []string) error {
 			if _, ok := cfg.Targets[args[0]]; !ok {
 				return fmt.Errorf("no target %q in %s", args[0], cfg.File())
 			}
@@ -193,14 +187,14 @@ func rootCmd() *cobra.Command {
 				}
 			}
 			return nil
-		})(cmd, args)
+		}),
 	}
 
 	expire := &cobra.Command{
 		Use:   "expire",
 		Short: "Run the publicity-expiry housekeeping once",
 		Args:  cobra.NoArgs,
-		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ *zap.Logger) error {
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, args []string) error {
 			n, err := d.Expire(ctx)
 			fmt.Printf("expired %d records\n", n)
 			return err
