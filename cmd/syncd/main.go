@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/panjin-gov/syncd/internal/config"
 	"github.com/panjin-gov/syncd/internal/daemon"
 	"github.com/panjin-gov/syncd/internal/logging"
+	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/store"
 )
 
@@ -151,20 +153,47 @@ func rootCmd() *cobra.Command {
 		}),
 	}
 
+	var pushDry bool
 	pushCmd := &cobra.Command{
 		Use:   "push TARGET",
-		Short: "Push pending record versions to one target once, then exit",
-		Args:  cobra.ExactArgs(1),
+		Short: "Push pending record versions to one target once, then exit (--dry-run: print what would be sent)",
+		Long: `Push pending record versions to one target once, then exit.
+
+With --dry-run nothing is sent, written to the ledger or moved: each version
+that would be sent is printed as one JSON line (op, key, data in the
+platform's fields, person ID numbers masked), and each version that would be
+skipped with the reason.`,
+		Args: cobra.ExactArgs(1),
 		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, args []string) error {
 			if _, err := d.Migrate(ctx); err != nil {
 				return err
 			}
+			if pushDry {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetEscapeHTML(false)
+				var encErr error
+				st, err := d.PushDryRun(ctx, args[0], func(it push.Item, skip string) {
+					line := map[string]any{"op": it.Op, "key": it.Key, "kind": it.Record.Kind, "status": it.Record.Status}
+					if skip != "" {
+						line["skip"] = skip
+					} else if it.Data != nil {
+						line["data"] = it.Data
+					}
+					if e := enc.Encode(line); e != nil && encErr == nil {
+						encErr = e
+					}
+				})
+				fmt.Fprintf(os.Stderr, "dry run: would send %d, would skip %d, render rejects %d; nothing sent\n",
+					st.Pushed, st.Skipped, st.Rejected)
+				return errors.Join(err, encErr)
+			}
 			st, err := d.Push(ctx, args[0])
-			fmt.Printf("pushed %d, accepted %d, rejected %d, failed %d, skipped %d in %s\n",
-				st.Pushed, st.Accepted, st.Rejected, st.Failed, st.Skipped, st.Duration.Round(time.Millisecond))
+			fmt.Printf("pushed %d, accepted %d, rejected %d, sent (awaiting feedback) %d, feedback %d, failed %d, skipped %d in %s\n",
+				st.Pushed, st.Accepted, st.Rejected, st.Sent, st.Feedback, st.Failed, st.Skipped, st.Duration.Round(time.Millisecond))
 			return err
 		}),
 	}
+	pushCmd.Flags().BoolVar(&pushDry, "dry-run", false, "print what would be sent; send and write nothing")
 
 	ledger := &cobra.Command{
 		Use:   "ledger TARGET",
@@ -178,8 +207,12 @@ func rootCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("target %s\n  accepted %d\n  rejected %d\n  failed   %d (retried next run)\n  skipped  %d\n  pending  %d\n",
-				args[0], sum.Accepted, sum.Rejected, sum.Failed, sum.Skipped, sum.Pending)
+			fmt.Printf("target %s\n  accepted %d\n  rejected %d\n  failed   %d (retried next run)\n  skipped  %d\n  sent     %d (awaiting the platform's feedback)\n  pending  %d\n",
+				args[0], sum.Accepted, sum.Rejected, sum.Failed, sum.Skipped, sum.Sent, sum.Pending)
+			if sum.Sent > 0 {
+				fmt.Printf("  oldest awaiting feedback since %s\n", sum.OldestSent.Format(time.DateTime))
+			}
+
 			if len(sum.LastErrors) > 0 {
 				fmt.Println("last errors:")
 				for _, e := range sum.LastErrors {

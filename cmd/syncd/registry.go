@@ -35,8 +35,5 @@ func registry() daemon.Registry {
 				return httpjson.New(*c.HTTP, config.Secret(c.HTTP.TokenEnv))
 			},
 		},
-		Layouts: map[string]push.Layout{
-			"national_cf2021": push.NationalCF2021,
-		},
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
 	"github.com/panjin-gov/syncd/internal/connectors/kafka"
 	"github.com/panjin-gov/syncd/internal/normalize"
+	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 	"github.com/panjin-gov/syncd/internal/record"
 	"github.com/panjin-gov/syncd/internal/schedule"
@@ -90,13 +91,15 @@ type Source struct {
 
 // Target is one upstream platform.
 type Target struct {
-	Type      string           `mapstructure:"type"` // http
-	Schedule  string           `mapstructure:"schedule"`
-	BatchSize int              `mapstructure:"batch_size"`
-	Kinds     []string         `mapstructure:"kinds"` // record kinds it takes; empty = all
-	Layout    string           `mapstructure:"layout"`
-	Retry     backoff.Policy   `mapstructure:"retry"`
-	HTTP      *httpjson.Config `mapstructure:"http"`
+	Type      string             `mapstructure:"type"` // http
+	Schedule  string             `mapstructure:"schedule"`
+	BatchSize int                `mapstructure:"batch_size"`
+	Kinds     []string           `mapstructure:"kinds"` // record kinds it takes; empty = all
+	Profile   push.Profile       `mapstructure:"profile"`
+	Retry     backoff.Policy     `mapstructure:"retry"`
+	Circuit   push.BreakerConfig `mapstructure:"circuit"`
+	RateLimit float64            `mapstructure:"rate_limit"` // records per second; 0 = no cap
+	HTTP      *httpjson.Config   `mapstructure:"http"`
 }
 
 // File is the path the config was loaded from.
@@ -199,9 +202,8 @@ func (c *Config) applyDefaults() {
 		if t.BatchSize == 0 {
 			t.BatchSize = 200
 		}
-		if t.Layout == "" {
-			t.Layout = "national_cf2021"
-		}
+		t.Profile.SetDefaults()
+		t.Circuit.SetDefaults()
 		t.Retry.SetDefaults()
 		if t.HTTP != nil {
 			t.HTTP.SetDefaults()
@@ -301,8 +303,10 @@ func (c *Config) Validate() Problems {
 				add(fmt.Sprintf("%s.kinds[%d]", key, i), fmt.Errorf("%q is not a record kind", k))
 			}
 		}
-		if t.Layout != "national_cf2021" {
-			add(key+".layout", fmt.Errorf("%q is not a known layout (national_cf2021)", t.Layout))
+		add(key+".profile", t.Profile.Validate())
+		add(key+".circuit", t.Circuit.Validate())
+		if t.RateLimit < 0 {
+			add(key+".rate_limit", fmt.Errorf("%g is negative", t.RateLimit))
 		}
 		add(key+".retry", t.Retry.Validate())
 		switch t.Type {

@@ -19,7 +19,7 @@ func TestGoodConfigLoadsWithDefaults(t *testing.T) {
 		t.Fatalf("source defaults not applied: %+v %+v", s, s.HTTP)
 	}
 	tg := c.Targets["liaoning"]
-	if tg.BatchSize != 200 || tg.Layout != "national_cf2021" || len(tg.Kinds) != 1 {
+	if tg.BatchSize != 200 || tg.Profile.Base != "national_cf2021" || tg.Circuit.Failures != 3 || len(tg.Kinds) != 1 {
 		t.Fatalf("target defaults: %+v", tg)
 	}
 	if c.Log.Format != "json" || c.Timezone != "Asia/Shanghai" || c.Shutdown.Grace != 30*time.Second {

@@ -37,7 +37,6 @@ type TargetFactory func(name string, cfg config.Target) (push.Target, error)
 type Registry struct {
 	Sources map[string]SourceFactory
 	Targets map[string]TargetFactory
-	Layouts map[string]push.Layout
 }
 
 // Daemon is a configured syncd.
@@ -49,6 +48,8 @@ type Daemon struct {
 	pii   *pii.Protector
 
 	normalizers map[string]*normalize.Normalizer
+	layouts     map[string]*push.Layout
+	breakers    map[string]*push.Breaker // per target, spanning runs
 	// AfterStore, when set, is given to every ingest runner (tests use it to
 	// crash between store and cursor save).
 	AfterStore func(source string, batch int)
@@ -61,7 +62,16 @@ func Open(ctx context.Context, cfg *config.Config, reg Registry, log *zap.Logger
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, reg: reg, log: log, pii: p, normalizers: map[string]*normalize.Normalizer{}}
+	d := &Daemon{cfg: cfg, reg: reg, log: log, pii: p, normalizers: map[string]*normalize.Normalizer{},
+		layouts: map[string]*push.Layout{}, breakers: map[string]*push.Breaker{}}
+	for name, tc := range cfg.Targets {
+		l, err := tc.Profile.Compile()
+		if err != nil {
+			return nil, fmt.Errorf("%s: targets.%s.profile: %w", cfg.File(), name, err)
+		}
+		d.layouts[name] = l
+		d.breakers[name] = push.NewBreaker(tc.Circuit)
+	}
 	for name, sc := range cfg.Sources {
 		n, err := normalize.New(name, sc.Mapping, p)
 		if err != nil {
@@ -161,13 +171,46 @@ func (d *Daemon) Pull(ctx context.Context, name string) (ingest.Stats, error) {
 
 // Push runs one target's push.
 func (d *Daemon) Push(ctx context.Context, name string) (push.Stats, error) {
+	return d.push(ctx, name, nil)
+}
+
+// PushDryRun decides what a push would send and passes each item to preview
+// (skip says why an item would not be sent); it sends nothing and writes
+// nothing. The target is opened (its config checked) but not contacted.
+func (d *Daemon) PushDryRun(ctx context.Context, name string, preview func(it push.Item, skip string)) (push.Stats, error) {
+	return d.push(ctx, name, preview)
+}
+
+func (d *Daemon) push(ctx context.Context, name string, preview func(push.Item, string)) (push.Stats, error) {
 	r, closeFn, err := d.pushRunner(name)
 	if err != nil {
 		return push.Stats{}, err
 	}
 	defer closeFn()
+	if preview != nil {
+		r.Preview = preview
+		// A dry run prints to a terminal: ID numbers appear masked.
+		r.IDs = maskingOpener{d.pii}
+	}
 	return r.Run(ctx)
 }
+
+// maskingOpener opens a sealed ID number and masks it.
+type maskingOpener struct{ p *pii.Protector }
+
+func (m maskingOpener) Open(ct []byte) (string, error) {
+	if m.p == nil {
+		return "", errors.New("no PII key configured")
+	}
+	id, err := m.p.Open(ct)
+	if err != nil {
+		return "", err
+	}
+	return pii.Mask(id), nil
+}
+
+// Breaker returns a target's circuit breaker (nil for an unknown target).
+func (d *Daemon) Breaker(target string) *push.Breaker { return d.breakers[target] }
 
 func (d *Daemon) pushRunner(name string) (*push.Runner, func(), error) {
 	tc, ok := d.cfg.Targets[name]
@@ -178,10 +221,6 @@ func (d *Daemon) pushRunner(name string) (*push.Runner, func(), error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("target %s: type %q is not built into this binary", name, tc.Type)
 	}
-	layout, ok := d.reg.Layouts[tc.Layout]
-	if !ok {
-		return nil, nil, fmt.Errorf("target %s: layout %q is not built into this binary", name, tc.Layout)
-	}
 	t, err := factory(name, tc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("target %s: %w", name, err)
@@ -191,8 +230,9 @@ func (d *Daemon) pushRunner(name string) (*push.Runner, func(), error) {
 		kinds[record.Kind(k)] = true
 	}
 	r := &push.Runner{
-		Name: name, Target: t, Ledger: d.store, Layout: layout, IDs: d.pii, Kinds: kinds,
+		Name: name, Target: t, Ledger: d.store, Layout: d.layouts[name], IDs: d.pii, Kinds: kinds,
 		BatchSize: tc.BatchSize, Retry: tc.Retry, Log: d.log.Named("push").With(zap.String("target", name)),
+		Breaker: d.breakers[name], RateLimit: tc.RateLimit,
 	}
 	return r, func() { t.Close(context.Background()) }, nil
 }

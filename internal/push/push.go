@@ -12,7 +12,8 @@ package push
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/panjin-gov/syncd/internal/backoff"
 	"github.com/panjin-gov/syncd/internal/record"
@@ -41,12 +42,41 @@ type Item struct {
 type Receipt struct {
 	Key      string
 	Accepted bool
-	Code     string // the platform's code when rejected
-	Message  string
+	// Pending says the platform took the item and will answer later through
+	// FeedbackReader (database and file styles).
+	Pending bool
+	Code    string // the platform's code when rejected
+	Message string
+	Op      store.Op // the item's op; required in feedback receipts
 }
 
+// FeedbackReader is implemented by targets whose platform answers after
+// Send returned: a 前置库 writing feedback rows, a file exchange writing
+// receipt files. Feedback returns the answers after cursor (empty: from the
+// beginning), at most max, and the cursor after them; the runner saves it
+// once the answers are in the ledger.
+type FeedbackReader interface {
+	Feedback(ctx context.Context, cursor string, max int) ([]Receipt, string, error)
+}
+
+// FeedbackCursorName is the cursor key of a target's feedback position.
+func FeedbackCursorName(target string) string { return "feedback:" + target }
+
 // Key is the idempotency key of a record version.
-func Key(id string, version uint64) string { return fmt.Sprintf("%s:%d", id, version) }
+func Key(id string, version uint64) string { return id + ":" + strconv.FormatUint(version, 10) }
+
+// ParseKey splits an idempotency key into record id and version.
+func ParseKey(key string) (id string, version uint64, ok bool) {
+	i := strings.LastIndexByte(key, ':')
+	if i <= 0 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseUint(key[i+1:], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return key[:i], v, true
+}
 
 // ErrPermanent marks a Send error that retrying will not fix (bad
 // credentials, a 4xx other than 429).

@@ -28,7 +28,7 @@ func TestDecideOp(t *testing.T) {
 	}
 	for _, c := range cases {
 		r := &record.Record{Kind: c.kind, Status: c.status}
-		op, skip := decideOp(r, c.held, scope)
+		op, skip := decideOp(r, c.held, scope, record.Status.Published)
 		if op != c.op || (skip != "") != c.skip {
 			t.Errorf("%s %s held=%v: got %s skip=%q, want %s skip=%v", c.kind, c.status, c.held, op, skip, c.op, c.skip)
 		}

@@ -22,12 +22,16 @@ const (
 type Outcome string
 
 // Outcomes. Accepted, Rejected and Skipped are final for a version; Failed
-// (transport trouble) is retried on the next run.
+// (transport trouble) is retried on the next run. Sent means the platform
+// took the version and answers later (database and file exchange styles):
+// it is not sent again, and the platform's feedback turns it into Accepted or
+// Rejected.
 const (
 	Accepted Outcome = "accepted"
 	Rejected Outcome = "rejected"
 	Failed   Outcome = "failed"
 	Skipped  Outcome = "skipped" // withdraw of a version the platform never held
+	Sent     Outcome = "sent"    // handed over, awaiting the platform's feedback
 )
 
 // LedgerEntry is one attempt's outcome for one record version at one target.
@@ -77,7 +81,7 @@ func (s *Store) Pending(ctx context.Context, target string, since time.Time, lim
 		" AND (record_id, version) IN (SELECT record_id, max(version) FROM " + s.t("records") +
 		"   WHERE record_id IN (" + changed + ") GROUP BY record_id)" +
 		" AND (record_id, version) NOT IN (SELECT record_id, version FROM " + s.t("push_ledger") +
-		"   WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped') AND record_id IN (" + changed + "))" +
+		"   WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped', 'sent') AND record_id IN (" + changed + "))" +
 		" ORDER BY ingested_at, record_id LIMIT ?"
 	since = dateTime(since)
 	recs, err := s.selectRecords(ctx, q, since, since, target, since, limit*2)
@@ -100,32 +104,40 @@ func (s *Store) Pending(ctx context.Context, target string, since time.Time, lim
 	return out, nil
 }
 
-// Delivered is what a target last accepted for a record.
+// Delivered is what a target last accepted (or was handed, awaiting its
+// feedback) for a record.
 type Delivered struct {
 	Version uint64
 	Op      Op
+	Sent    bool // handed over, no feedback yet
 }
 
-// LastAccepted returns, per record id, the highest version target accepted
-// and the op it was accepted as. Push uses it to choose add, update or
-// withdraw.
+// LastAccepted returns, per record id, the highest version the target
+// accepted or holds awaiting feedback, and the op it was sent as. Push uses
+// it to choose add, update or withdraw: a version awaiting feedback counts
+// as held, so a revocation that follows it is withdrawn rather than skipped.
+// A version's latest outcome decides (a 'sent' later rejected is not held).
 func (s *Store) LastAccepted(ctx context.Context, target string, ids []string) (map[string]Delivered, error) {
 	out := make(map[string]Delivered, len(ids))
 	err := chunks(ids, func(part []string) error {
-		rows, err := s.conn.Query(ctx, "SELECT record_id, max(version), toString(argMax(op, version)) FROM "+s.t("push_ledger")+
-			" WHERE target = ? AND outcome = 'accepted' AND record_id IN ? GROUP BY record_id", target, inList(part))
+		rows, err := s.conn.Query(ctx, "SELECT record_id, version, toString(op), toString(o) FROM ("+
+			"SELECT record_id, version, argMax(op, attempt_at) AS op, argMax(outcome, attempt_at) AS o FROM "+s.t("push_ledger")+
+			" WHERE target = ? AND outcome IN ('accepted', 'sent', 'rejected') AND record_id IN ?"+
+			" GROUP BY record_id, version) WHERE o IN ('accepted', 'sent')", target, inList(part))
 		if err != nil {
 			return fmt.Errorf("last accepted for %s: %w", target, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id, op string
+			var id, op, o string
 			var d Delivered
-			if err := rows.Scan(&id, &d.Version, &op); err != nil {
+			if err := rows.Scan(&id, &d.Version, &op, &o); err != nil {
 				return err
 			}
-			d.Op = Op(op)
-			out[id] = d
+			d.Op, d.Sent = Op(op), Outcome(o) == Sent
+			if prev, ok := out[id]; !ok || d.Version > prev.Version {
+				out[id] = d
+			}
 		}
 		return rows.Err()
 	})
@@ -135,6 +147,8 @@ func (s *Store) LastAccepted(ctx context.Context, target string, ids []string) (
 // LedgerSummary counts a target's ledger by latest outcome per record version.
 type LedgerSummary struct {
 	Accepted, Rejected, Failed, Skipped uint64
+	Sent                                uint64 // awaiting the platform's feedback
+	OldestSent                          time.Time
 	Pending                             uint64 // current versions with no final outcome
 	LastErrors                          []LedgerEntry
 }
@@ -165,14 +179,23 @@ func (s *Store) Summary(ctx context.Context, target string, lastErrors int) (Led
 			sum.Failed = n
 		case Skipped:
 			sum.Skipped = n
+		case Sent:
+			sum.Sent = n
 		}
 	}
 	rows.Close()
 	if err := s.conn.QueryRow(ctx, `SELECT count() FROM (
 			SELECT record_id, max(version) AS version FROM `+s.t("records")+` GROUP BY record_id)
 		WHERE (record_id, version) NOT IN (SELECT record_id, version FROM `+s.t("push_ledger")+`
-			WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped'))`, target).Scan(&sum.Pending); err != nil {
+			WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped', 'sent'))`, target).Scan(&sum.Pending); err != nil {
 		return sum, fmt.Errorf("ledger pending %s: %w", target, err)
+	}
+	if sum.Sent > 0 {
+		if err := s.conn.QueryRow(ctx, `SELECT min(at) FROM (
+				SELECT argMax(outcome, attempt_at) AS o, max(attempt_at) AS at FROM `+s.t("push_ledger")+`
+				WHERE target = ? GROUP BY record_id, version) WHERE o = 'sent'`, target).Scan(&sum.OldestSent); err != nil {
+			return sum, fmt.Errorf("ledger oldest sent %s: %w", target, err)
+		}
 	}
 	erows, err := s.conn.Query(ctx, `SELECT record_id, version, toString(op), toString(outcome), code, message, batch_id, attempt_at
 		FROM `+s.t("push_ledger")+` WHERE target = ? AND outcome IN ('rejected', 'failed')

@@ -111,6 +111,12 @@ var migrations = []migration{
 		`ALTER TABLE {db}.raw_records {on_cluster} ADD COLUMN payload_sealed String`,
 		`ALTER TABLE {db}.rejects {on_cluster} ADD COLUMN payload_sealed String`,
 	}},
+	// Database- and file-style platforms answer later: a version handed over
+	// but not yet answered is 'sent' until the platform's feedback arrives.
+	{3, "sent outcome for asynchronous receipts", []string{
+		`ALTER TABLE {db}.push_ledger {on_cluster} MODIFY COLUMN outcome
+			Enum8('accepted' = 1, 'rejected' = 2, 'failed' = 3, 'skipped' = 4, 'sent' = 5)`,
+	}},
 }
 
 // Migrate creates the database and applies every migration not yet recorded
