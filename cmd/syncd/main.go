@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -234,6 +236,75 @@ skipped with the reason.`,
 		}),
 	}
 
+	var replaySource string
+	var replayDry bool
+	replay := &cobra.Command{
+		Use:   "replay [--source NAME] [--dry-run]",
+		Short: "Re-normalize stored raw payloads with the current mapping; write new versions only where the result changed",
+		Long: `Re-normalize stored raw payloads after a mapping change.
+
+For each source (or the one named), the latest stored payload of every source
+key is normalized again with the mapping in the config file. A record whose
+canonical content changed gets a new version (pushed as an update on the
+next push run); an unchanged one is left alone; a payload the new mapping
+rejects is recorded as a reject and the stored record is kept. Sealed
+originals are opened with the PII key, so ID numbers are replayed too.
+--dry-run counts what would change and writes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, _ *config.Config, _ []string) error {
+			if _, err := d.Migrate(ctx); err != nil {
+				return err
+			}
+			stats, err := d.Replay(ctx, replaySource, replayDry)
+			for _, name := range slices.Sorted(maps.Keys(stats)) {
+				st := stats[name]
+				verb := "changed"
+				if replayDry {
+					verb = "would change"
+				}
+				fmt.Printf("%s: replayed %d, %s %d (new records %d), unchanged %d, rejected %d in %s\n",
+					name, st.Raws, verb, st.Changed, st.New, st.Unchanged, st.Rejected, st.Duration.Round(time.Millisecond))
+			}
+			return err
+		}),
+	}
+	replay.Flags().StringVar(&replaySource, "source", "", "replay only this source (default: all)")
+	replay.Flags().BoolVar(&replayDry, "dry-run", false, "count what would change; write nothing")
+
+	var qualitySince string
+	var qualityJSON bool
+	quality := &cobra.Command{
+		Use:   "quality [--since YYYY-MM-DD] [--json]",
+		Short: "Data-quality figures: valid-ingest rate per source, field completeness and 7-working-day timeliness per data-source unit",
+		Args:  cobra.NoArgs,
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, _ []string) error {
+			since, err := daemon.QualitySince(qualitySince, time.Now(), cfg.Location())
+			if err != nil {
+				return err
+			}
+			q, err := d.Store().Quality(ctx, since)
+			if err != nil {
+				return err
+			}
+			if qualityJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetEscapeHTML(false)
+				return enc.Encode(q)
+			}
+			fmt.Printf("decisions since %s\n\nsource                  keys   stored  rejected  valid-ingest\n", since.Format(time.DateOnly))
+			for _, s := range q.Sources {
+				fmt.Printf("%-20s %7d  %7d  %8d  %11.1f%%\n", s.Source, s.Keys, s.Stored, s.Rejected, 100*s.ValidRate)
+			}
+			fmt.Printf("\nsource               records  complete  within 7 working days  data-source unit\n")
+			for _, u := range q.Units {
+				fmt.Printf("%-20s %7d  %7.1f%%  %20.1f%%  %s\n", u.Source, u.Records, 100*u.Completeness, 100*u.TimelyShare, u.Unit)
+			}
+			return nil
+		}),
+	}
+	quality.Flags().StringVar(&qualitySince, "since", "", "decisions on or after this date (default: 1 January of this year)")
+	quality.Flags().BoolVar(&qualityJSON, "json", false, "print the figures as JSON")
+
 	var normSource string
 	normalizeCmd := &cobra.Command{
 		Use:   "normalize --source NAME FILE",
@@ -268,7 +339,7 @@ skipped with the reason.`,
 		},
 	}
 
-	root.AddCommand(run, migrate, checkConfig, pull, pushCmd, ledger, expire, normalizeCmd, versionCmd)
+	root.AddCommand(run, migrate, checkConfig, pull, pushCmd, ledger, expire, normalizeCmd, replay, quality, versionCmd)
 	return root
 }
 

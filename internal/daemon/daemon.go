@@ -237,6 +237,30 @@ func (d *Daemon) pushRunner(name string) (*push.Runner, func(), error) {
 	return r, func() { t.Close(context.Background()) }, nil
 }
 
+// Replay re-normalizes a source's stored raw payloads with the current
+// mapping and writes new versions where the result changed (dryRun: count
+// only). With no source named, every configured source is replayed.
+func (d *Daemon) Replay(ctx context.Context, source string, dryRun bool) (map[string]ingest.ReplayStats, error) {
+	names := keys(d.cfg.Sources)
+	if source != "" {
+		if _, ok := d.cfg.Sources[source]; !ok {
+			return nil, fmt.Errorf("no source %q in %s (have: %s)", source, d.cfg.File(), strings.Join(names, ", "))
+		}
+		names = []string{source}
+	}
+	out := map[string]ingest.ReplayStats{}
+	for _, name := range names {
+		r := &ingest.Replayer{Source: name, Store: d.store, Normalizer: d.normalizers[name], Unsealer: d.pii,
+			BatchSize: d.cfg.Sources[name].BatchSize, DryRun: dryRun, Log: d.log.Named("replay")}
+		st, err := r.Run(ctx)
+		out[name] = st
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
 // Expire runs the publicity-expiry housekeeping once.
 func (d *Daemon) Expire(ctx context.Context) (int, error) {
 	return publicity.Expire(ctx, d.store, time.Now(), d.cfg.Location(), d.log.Named("housekeeping"))

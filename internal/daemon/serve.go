@@ -145,7 +145,7 @@ func (d *Daemon) addJobs(s *schedule.Scheduler, board *statusBoard) error {
 			start := time.Now()
 			st, err := d.Push(ctx, name)
 			board.record(job, start, map[string]int{"pushed": st.Pushed, "accepted": st.Accepted, "rejected": st.Rejected,
-				"failed": st.Failed, "skipped": st.Skipped}, err)
+				"failed": st.Failed, "skipped": st.Skipped, "sent": st.Sent, "feedback": st.Feedback}, err)
 			return err
 		}}); err != nil {
 			return err
@@ -180,7 +180,27 @@ func (d *Daemon) adminHandler(s *schedule.Scheduler, board *statusBoard) http.Ha
 	})
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"jobs": board.snapshot(), "config": d.cfg.File()})
+		circuits := map[string]string{}
+		for name := range d.cfg.Targets {
+			circuits[name] = d.breakers[name].State()
+		}
+		json.NewEncoder(w).Encode(map[string]any{"jobs": board.snapshot(), "config": d.cfg.File(), "circuits": circuits})
+	})
+	// Data-quality figures (DOMAIN.md indicators) for decisions since the
+	// given date (default: the start of the current year).
+	mux.HandleFunc("GET /api/v1/quality", func(w http.ResponseWriter, r *http.Request) {
+		since, err := QualitySince(r.URL.Query().Get("since"), time.Now(), d.cfg.Location())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		q, err := d.store.Quality(r.Context(), since)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(q)
 	})
 	token := config.Secret(d.cfg.Admin.TokenEnv)
 	mux.HandleFunc("POST /api/v1/jobs/{name}/run", func(w http.ResponseWriter, r *http.Request) {
@@ -276,4 +296,17 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// QualitySince parses a quality window start (YYYY-MM-DD); empty means the
+// start of now's year.
+func QualitySince(s string, now time.Time, loc *time.Location) (time.Time, error) {
+	if s == "" {
+		return time.Date(now.In(loc).Year(), 1, 1, 0, 0, 0, 0, loc), nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", s, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("since: %q is not a date (YYYY-MM-DD)", s)
+	}
+	return t, nil
 }
