@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// killedPull runs `syncd pull SOURCE` with the store-then-kill hook and
+// checks it really died by SIGKILL.
+func (e *env) killedPull(source string, afterBatch int) {
+	e.t.Helper()
+	out, err := e.syncd([]string{fmt.Sprintf("SYNCD_TEST_KILL_AFTER_STORE=%d", afterBatch)}, "pull", source)
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		e.t.Fatalf("pull %s was not killed: %v\n%s", source, err, out)
+	}
+}
+
+// A file-drop pull killed between storing a batch and finishing the file,
+// then restarted, stores every row exactly once and finishes the file.
+func TestFileDropKillBetweenStoreAndCommit(t *testing.T) {
+	dir := t.TempDir()
+	const n, batch = 350, 100
+	e := newEnvWith(t, nil, batch, fmt.Sprintf(`  penalties:
+    type: filedrop
+    schedule: "@every 1h"
+    batch_size: %d
+    filedrop: {dir: %q, pattern: "*.csv", settle_time: 10ms}
+    mapping:
+      kind: admin_penalty
+      fields: {doc_no: wsh, subject_name: mc, decision_date: rq, authority_name: jg, category: lb}`, batch, dir))
+	var b strings.Builder
+	b.WriteString("wsh,mc,rq,jg,lb\n")
+	for i := range n {
+		fmt.Fprintf(&b, "盘市监罚〔2026〕%d号,盘锦市某局%d,2026-04-%02d,盘锦市市场监督管理局,警告\n", i+1, i, i%28+1)
+	}
+	p := filepath.Join(dir, "penalties.csv")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(p, old, old)
+
+	e.killedPull("penalties", 2)
+	if got := e.count("SELECT uniqExact(record_id) FROM {db}.records"); got != 2*batch {
+		t.Fatalf("after kill: %d records, want %d", got, 2*batch)
+	}
+	e.mustSyncd("pull", "penalties")
+	if got := e.count("SELECT uniqExact(record_id) FROM {db}.records"); got != n {
+		t.Fatalf("records = %d, want %d", got, n)
+	}
+	if got := e.count("SELECT uniqExact(record_id, version) FROM {db}.record_log"); got != n {
+		t.Fatalf("versions written = %d, want %d: re-read rows were stored again", got, n)
+	}
+	if done, _ := filepath.Glob(filepath.Join(dir, "done", "*penalties.csv")); len(done) != 1 {
+		t.Fatalf("file not finished after restart: %v", done)
+	}
+	// Nothing left to do.
+	out := e.mustSyncd("pull", "penalties")
+	if !strings.Contains(out, "pulled 0") {
+		t.Fatalf("third pull: %s", out)
+	}
+}
