@@ -9,6 +9,14 @@
 // start gets that batch again, so a runner retrying a failed store loses
 // nothing.
 //
+// A Fetch that gets nothing within max_wait asks the broker whether
+// anything is waiting past the group's committed offsets before it reports
+// "caught up": after a broker outage or a rebalance the reader is silent
+// while it rejoins, and that silence must come back as a (transient) error
+// the runner retries, not as the end of the run. A commit sent into a group
+// generation that died with the connection is retried until the reader has
+// joined the next one (bounded by session_timeout).
+//
 // It depends on connectors and record only.
 package kafka
 
@@ -44,8 +52,14 @@ const (
 )
 
 // joinTimeout bounds how long a Fetch waits for the consumer group to hand
-// this Source its partitions before MaxWait starts counting.
+// this Source its partitions before MaxWait starts counting. It is raised
+// to the session timeout plus a margin when that is longer: a member that
+// died without leaving (kill -9) holds its partitions until it times out.
 const joinTimeout = 30 * time.Second
+
+// commitBackoff is the first pause between commit attempts; it doubles up
+// to a second.
+const commitBackoff = 50 * time.Millisecond
 
 // TLSConfig is the client TLS of a Kafka source.
 type TLSConfig struct {
@@ -76,15 +90,38 @@ type Config struct {
 	// key, else "topic/partition/offset".
 	KeyField string `mapstructure:"key_field"`
 	// UpdatedField, if set, is an RFC 3339 field read into Raw.UpdatedAt.
-	UpdatedField string      `mapstructure:"updated_field"`
-	TLS          *TLSConfig  `mapstructure:"tls"`
-	SASL         *SASLConfig `mapstructure:"sasl"`
+	UpdatedField string `mapstructure:"updated_field"`
+	// SessionTimeout is how long the group coordinator waits without a
+	// heartbeat before it declares this member dead and hands its
+	// partitions to another member (default 30s, kafka-go's and Kafka's
+	// default). Heartbeats come from a background goroutine, so a slow
+	// ClickHouse insert does not count against it; a network outage or a
+	// stalled process does.
+	//
+	// The trade-off: shorter means a crashed (kill -9) syncd's partitions
+	// are released sooner, so the next pull run joins the group sooner (a
+	// new member waits up to about this long for the dead one to be
+	// evicted); longer means a broker or network blip shorter than the
+	// timeout passes without a rebalance, whereas each rebalance redelivers
+	// every handed-out but uncommitted batch (harmless duplicates, but work)
+	// and makes the in-flight commit wait for the new generation. The
+	// broker bounds it (group.min/max.session.timeout.ms, 6s and 30m by
+	// default) and rejects a join outside them.
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
+	TLS            *TLSConfig    `mapstructure:"tls"`
+	SASL           *SASLConfig   `mapstructure:"sasl"`
 }
+
+// DefaultSessionTimeout is session_timeout when unset.
+const DefaultSessionTimeout = 30 * time.Second
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
 	if c.MaxWait == 0 {
 		c.MaxWait = 500 * time.Millisecond
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 }
 
@@ -107,6 +144,13 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxWait < 0 {
 		errs = append(errs, errors.New("max_wait: must be positive"))
+	}
+	if c.SessionTimeout < 0 {
+		errs = append(errs, errors.New("session_timeout: must be positive"))
+	} else if c.SessionTimeout > 0 && c.SessionTimeout < time.Second {
+		// Below a second the heartbeat interval (a third of it) leaves no
+		// room for a round trip; brokers refuse it anyway.
+		errs = append(errs, fmt.Errorf("session_timeout: %s is below 1s", c.SessionTimeout))
 	}
 	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
 		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
@@ -134,6 +178,10 @@ type Source struct {
 	name   string
 	cfg    Config
 	reader *kafkago.Reader
+	// client asks the brokers directly, apart from the reader's group
+	// session, where the partitions end and what the group committed.
+	client    *kafkago.Client
+	transport *kafkago.Transport
 
 	mu     sync.Mutex // guards the fields below; Fetch and Commit may race
 	joined bool
@@ -141,6 +189,8 @@ type Source struct {
 	// pendingFrom the cursor it was fetched after.
 	pending     *connectors.Batch
 	pendingFrom string
+	// next is, per partition, the offset after the last message handed out.
+	next map[int]int64
 }
 
 var (
@@ -157,19 +207,20 @@ func New(name string, cfg Config, saslPassword string) (*Source, error) {
 		return nil, err
 	}
 	dialer := &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	transport := &kafkago.Transport{DialTimeout: 10 * time.Second, ClientID: "syncd"}
 	if cfg.TLS != nil {
 		tc, err := tlsConfig(cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
-		dialer.TLS = tc
+		dialer.TLS, transport.TLS = tc, tc
 	}
 	if cfg.SASL != nil {
 		m, err := mechanism(cfg.SASL, saslPassword)
 		if err != nil {
 			return nil, err
 		}
-		dialer.SASLMechanism = m
+		dialer.SASLMechanism, transport.SASL = m, m
 	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:        cfg.Brokers,
@@ -182,9 +233,18 @@ func New(name string, cfg Config, saslPassword string) (*Source, error) {
 		StartOffset:    kafkago.FirstOffset,
 		// The broker long-poll; Close waits for the one in flight, so it
 		// is kept as short as a Fetch's own wait.
-		MaxWait: cfg.MaxWait,
+		MaxWait:        cfg.MaxWait,
+		SessionTimeout: cfg.SessionTimeout,
+		// Kafka's rule of thumb: at most a third of the session timeout,
+		// so two heartbeats may be lost before the member is evicted.
+		HeartbeatInterval: min(3*time.Second, cfg.SessionTimeout/3),
+		// kafka-go waits 5s between failed joins; after an outage that is
+		// 5s of a pull run spent idle for every failed attempt. A join is
+		// one cheap request, so try every second.
+		JoinGroupBackoff: time.Second,
 	})
-	return &Source{name: name, cfg: cfg, reader: r}, nil
+	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport}
+	return &Source{name: name, cfg: cfg, reader: r, client: client, transport: transport, next: map[int]int64{}}, nil
 }
 
 func tlsConfig(t *TLSConfig) (*tls.Config, error) {
@@ -270,6 +330,12 @@ func (s *Source) Fetch(ctx context.Context, cur string, max int) (connectors.Bat
 	if len(msgs) == 0 {
 		switch {
 		case fetchErr == nil:
+			// Nothing within MaxWait: caught up, or cut off from the
+			// broker, or between two group generations, which look the
+			// same from here. Only the first may end a pull run.
+			if err := s.caughtUp(ctx); err != nil {
+				return connectors.Batch{}, err
+			}
 			return connectors.Batch{Next: cur}, nil
 		case errors.Is(fetchErr, io.EOF):
 			return connectors.Batch{}, fmt.Errorf("source %s: reader closed: %w", s.name, connectors.ErrPermanent)
@@ -295,7 +361,8 @@ func (s *Source) awaitJoin(ctx context.Context) error {
 	if joined {
 		return nil
 	}
-	deadline := time.Now().Add(joinTimeout)
+	wait := max(joinTimeout, s.cfg.SessionTimeout+10*time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		// FetchMessage starts the reader; a short fetch that returns a
 		// message cannot be put back, so only poll the stats here.
@@ -306,7 +373,7 @@ func (s *Source) awaitJoin(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("source %s: group %s not joined after %s", s.name, s.cfg.GroupID, joinTimeout)
+			return fmt.Errorf("source %s: group %s not joined after %s", s.name, s.cfg.GroupID, wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -324,6 +391,11 @@ func (s *Source) batch(msgs []kafkago.Message, max int) connectors.Batch {
 		b.Records = append(b.Records, s.raw(m, now))
 		last[m.Partition] = i
 	}
+	s.mu.Lock()
+	for p, i := range last {
+		s.next[p] = msgs[i].Offset + 1
+	}
+	s.mu.Unlock()
 	c := cursor{Topic: s.cfg.Topic, Offsets: make(map[string]int64, len(last))}
 	tok := make(token, 0, len(last))
 	for p, i := range last {
@@ -403,8 +475,8 @@ func (s *Source) Commit(ctx context.Context, b connectors.Batch) error {
 	if !ok {
 		return fmt.Errorf("source %s: commit of a batch it did not fetch: %w", s.name, connectors.ErrPermanent)
 	}
-	if err := s.reader.CommitMessages(ctx, tok...); err != nil {
-		return fmt.Errorf("source %s: commit offsets of group %s: %w", s.name, s.cfg.GroupID, err)
+	if err := s.commit(ctx, tok); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	if s.pending != nil && s.pending.Next == b.Next {
@@ -414,9 +486,136 @@ func (s *Source) Commit(ctx context.Context, b connectors.Batch) error {
 	return nil
 }
 
+// commit commits through the reader's current group generation. A commit
+// sent into a generation that has just died (its coordinator connection
+// dropped, a rebalance started) fails, and the reader joins a new one on
+// its own, so a failed commit is retried, with backoff, until it lands in
+// the new generation or the session timeout passes: by then the group has
+// certainly either taken this member back or evicted it.
+func (s *Source) commit(ctx context.Context, tok token) error {
+	deadline := time.Now().Add(s.cfg.SessionTimeout)
+	wait := commitBackoff
+	for attempt := 1; ; attempt++ {
+		cc, cancel := context.WithDeadline(ctx, deadline)
+		err := s.reader.CommitMessages(cc, tok...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		switch {
+		case errors.Is(err, io.ErrClosedPipe):
+			return fmt.Errorf("source %s: commit after close: %w", s.name, connectors.ErrPermanent)
+		case ctx.Err() != nil:
+			return fmt.Errorf("source %s: commit offsets of group %s: %w", s.name, s.cfg.GroupID, ctx.Err())
+		case !time.Now().Add(wait).Before(deadline):
+			return fmt.Errorf("source %s: commit offsets of group %s (%d attempts in %s): %w",
+				s.name, s.cfg.GroupID, attempt, s.cfg.SessionTimeout, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("source %s: commit offsets of group %s: %w", s.name, s.cfg.GroupID, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// caughtUp asks the broker whether anything is waiting past both the
+// group's committed offsets and what this Source has handed out, and
+// returns an error (transient) if so or if the broker cannot be asked.
+//
+// All partitions count, not only this member's: the runner's lease makes
+// this Source the group's only member while a pull runs. A second member
+// busy with its own partitions would make this report "waiting" until it
+// commits, which costs a retry, never a record.
+func (s *Source) caughtUp(ctx context.Context) error {
+	md, err := s.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{s.cfg.Topic}})
+	if err != nil {
+		return fmt.Errorf("source %s: nothing fetched within %s and the broker does not answer: %w", s.name, s.cfg.MaxWait, err)
+	}
+	var parts []int
+	for _, t := range md.Topics {
+		if t.Name != s.cfg.Topic {
+			continue
+		}
+		if t.Error != nil {
+			return fmt.Errorf("source %s: metadata of %s: %w", s.name, s.cfg.Topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			parts = append(parts, p.ID)
+		}
+	}
+	if len(parts) == 0 {
+		return nil // no topic yet, nothing to read
+	}
+	ends, err := s.offsets(ctx, parts, kafkago.LastOffsetOf)
+	if err != nil {
+		return err
+	}
+	starts, err := s.offsets(ctx, parts, kafkago.FirstOffsetOf)
+	if err != nil {
+		return err
+	}
+	of, err := s.client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: s.cfg.GroupID, Topics: map[string][]int{s.cfg.Topic: parts}})
+	if err == nil {
+		err = of.Error
+	}
+	if err != nil {
+		return fmt.Errorf("source %s: committed offsets of group %s: %w", s.name, s.cfg.GroupID, err)
+	}
+	committed := map[int]int64{}
+	for _, p := range of.Topics[s.cfg.Topic] {
+		if p.Error != nil {
+			return fmt.Errorf("source %s: committed offset of %s/%d: %w", s.name, s.cfg.Topic, p.Partition, p.Error)
+		}
+		committed[p.Partition] = p.CommittedOffset
+	}
+	var waiting int64
+	s.mu.Lock()
+	for _, p := range parts {
+		pos := starts[p]
+		if c, ok := committed[p]; ok && c >= 0 {
+			pos = max(pos, c)
+		}
+		if n, ok := s.next[p]; ok {
+			pos = max(pos, n)
+		}
+		waiting += max(0, ends[p]-pos)
+	}
+	s.mu.Unlock()
+	if waiting > 0 {
+		return fmt.Errorf("source %s: %d messages of %s waiting for group %s but none fetched within %s: rebalancing or reconnecting",
+			s.name, waiting, s.cfg.Topic, s.cfg.GroupID, s.cfg.MaxWait)
+	}
+	return nil
+}
+
+// offsets lists one end of each partition.
+func (s *Source) offsets(ctx context.Context, parts []int, end func(int) kafkago.OffsetRequest) (map[int]int64, error) {
+	reqs := make([]kafkago.OffsetRequest, len(parts))
+	for i, p := range parts {
+		reqs[i] = end(p)
+	}
+	res, err := s.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{s.cfg.Topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("source %s: offsets of %s: %w", s.name, s.cfg.Topic, err)
+	}
+	out := make(map[int]int64, len(parts))
+	for _, p := range res.Topics[s.cfg.Topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("source %s: offsets of %s/%d: %w", s.name, s.cfg.Topic, p.Partition, p.Error)
+		}
+		out[p.Partition] = max(p.FirstOffset, p.LastOffset)
+	}
+	return out, nil
+}
+
 // Close leaves the group and closes the reader; uncommitted messages go to
 // the next member.
 func (s *Source) Close(ctx context.Context) error {
+	defer s.transport.CloseIdleConnections()
 	done := make(chan error, 1)
 	go func() { done <- s.reader.Close() }()
 	select {

@@ -89,7 +89,7 @@ func open(t testing.TB, cfg kafka.Config) *kafka.Source {
 }
 
 func TestConformance(t *testing.T) {
-	brokers := broker(t)
+	brokers, gate := gatedBroker(t)
 	var topic, group string
 	n := 0
 	conformance.Run(t, conformance.Harness{
@@ -113,6 +113,10 @@ func TestConformance(t *testing.T) {
 			msgs, keys := events(n)
 			produce(t, brokers, topic, msgs)
 			return keys
+		},
+		Disrupt: func(t *testing.T) func() {
+			gate.Cut()
+			return gate.Restore
 		},
 		Backlog: 20000,
 	})
@@ -257,6 +261,9 @@ func TestValidate(t *testing.T) {
 		{"no topic", func(c *kafka.Config) { c.Topic = "" }, "topic: required"},
 		{"no group", func(c *kafka.Config) { c.GroupID = "" }, "group_id: required"},
 		{"negative wait", func(c *kafka.Config) { c.MaxWait = -time.Second }, "max_wait: must be positive"},
+		{"negative session", func(c *kafka.Config) { c.SessionTimeout = -time.Second }, "session_timeout: must be positive"},
+		{"tiny session", func(c *kafka.Config) { c.SessionTimeout = 100 * time.Millisecond }, "session_timeout: 100ms is below 1s"},
+		{"session 10s", func(c *kafka.Config) { c.SessionTimeout = 10 * time.Second }, ""},
 		{"cert without key", func(c *kafka.Config) { c.TLS = &kafka.TLSConfig{CertFile: "c.pem"} }, "tls: cert_file and key_file go together"},
 		{"bad mechanism", func(c *kafka.Config) {
 			c.SASL = &kafka.SASLConfig{Mechanism: "gssapi", Username: "u", PasswordEnv: "P"}
@@ -282,8 +289,8 @@ func TestValidate(t *testing.T) {
 	}
 	var c kafka.Config
 	c.SetDefaults()
-	if c.MaxWait != 500*time.Millisecond {
-		t.Fatalf("default max_wait %v", c.MaxWait)
+	if c.MaxWait != 500*time.Millisecond || c.SessionTimeout != 30*time.Second {
+		t.Fatalf("default max_wait %v, session_timeout %v", c.MaxWait, c.SessionTimeout)
 	}
 }
 
