@@ -67,6 +67,16 @@ var emptyValues = map[string]bool{
 	"—": true, "——": true, "null": true, "nil": true, "none": true, "n/a": true,
 }
 
+// maxEmptyValueLen is the byte length of the longest emptyValues key: a
+// longer value needs no lookup.
+var maxEmptyValueLen = func() int {
+	n := 0
+	for k := range emptyValues {
+		n = max(n, len(k))
+	}
+	return n
+}()
+
 // openEndValues mean "no end" for valid_until and publicity_until: the date
 // stays zero.
 var openEndValues = map[string]bool{"长期": true, "永久": true, "长期有效": true}

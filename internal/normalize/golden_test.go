@@ -72,8 +72,10 @@ type goldenReject struct {
 }
 
 type goldenLine struct {
-	Record *goldenRecord `json:"record,omitempty"`
-	Reject *goldenReject `json:"reject,omitempty"`
+	Record      *goldenRecord `json:"record,omitempty"`
+	Reject      *goldenReject `json:"reject,omitempty"`
+	Warnings    []Warning     `json:"warnings,omitempty"`
+	Unpublished bool          `json:"unpublished,omitempty"`
 }
 
 func date(t time.Time) string {
@@ -172,14 +174,25 @@ func TestGolden(t *testing.T) {
 					Source: name, Key: name + ":" + strconv.Itoa(line), Payload: payload, Encoding: "utf-8",
 					UpdatedAt: goldenNow.Add(-time.Hour), FetchedAt: goldenNow,
 				}
-				rec, rej := n.Normalize(raw, goldenNow)
+				var res Result
+				n.NormalizeInto(raw, goldenNow, &res)
+				rec, rej := res.Record, res.Reject
 				var gl goldenLine
 				if rej != nil {
 					checkReject(t, raw, rej)
 					gl.Reject = &goldenReject{Field: rej.Field, Reason: rej.Reason, Message: rej.Message}
+					if len(res.Warnings) > 0 || res.Unpublished {
+						t.Errorf("line %d: a reject with warnings or unpublished", line)
+					}
 				} else {
-					checkRecord(t, raw, &rec)
+					checkRecord(t, raw, &rec, m.Authorities)
 					gl.Record = renderRecord(t, p, &rec)
+					gl.Warnings, gl.Unpublished = res.Warnings, res.Unpublished
+					for _, w := range res.Warnings {
+						if !slices.Contains(Reasons(), w.Reason) {
+							t.Errorf("line %d: undocumented warning reason %q", line, w.Reason)
+						}
+					}
 				}
 				b, err := json.Marshal(gl)
 				if err != nil {
@@ -232,7 +245,7 @@ func checkReject(t *testing.T, raw *record.Raw, rej *record.Reject) {
 	}
 }
 
-func checkRecord(t *testing.T, raw *record.Raw, r *record.Record) {
+func checkRecord(t *testing.T, raw *record.Raw, r *record.Record, dir []Authority) {
 	t.Helper()
 	switch {
 	case r.Version != 0:
@@ -249,6 +262,12 @@ func checkRecord(t *testing.T, raw *record.Raw, r *record.Record) {
 	authority := r.AuthorityUSCC
 	if authority == "" {
 		authority = r.AuthorityName
+		// A directory entry without a code: its name is the identity.
+		for _, a := range dir {
+			if a.USCC == "" && (a.Name == authority || slices.Contains(a.Aliases, authority)) {
+				authority = a.Name
+			}
+		}
 	}
 	if r.RecordID != record.ID(r.Kind, authority, r.DocNo) {
 		t.Errorf("%s: RecordID is not record.ID(kind, authority, doc_no)", raw.Key)

@@ -16,6 +16,10 @@ import (
 type pathNode struct {
 	fields   []field              // fields read from the value at this node
 	children map[string]*pathNode // by key
+	// leafSame marks a leaf of the exact trie whose case-folded twin is a
+	// leaf with the same fields: a key matched exactly here needs no
+	// case-insensitive lookup (the exact match wins anyway).
+	leafSame bool
 }
 
 func (n *pathNode) child(key string) *pathNode {
@@ -61,6 +65,21 @@ func (t *pathTrie) add(path string, f field) {
 	t.fold.add(lookupKey(path), f)
 }
 
+// finish marks the exact leaves that need no case-insensitive lookup; call
+// it after the last add.
+func (t *pathTrie) finish() { markLeafSame(t.exact, t.fold) }
+
+func markLeafSame(e, f *pathNode) {
+	for k, ec := range e.children {
+		fc := f.children[lookupKey(k)]
+		if fc == nil {
+			continue
+		}
+		ec.leafSame = ec.children == nil && fc.children == nil && len(ec.fields) == len(fc.fields)
+		markLeafSame(ec, fc)
+	}
+}
+
 // JSON value kinds as jsonValue.kind.
 const (
 	jsonNone   = 0
@@ -89,6 +108,18 @@ type jsonValue struct {
 	prio uint8
 }
 
+// plain reports whether the value's text is its raw bytes as they are: a
+// string without escapes, a number, true or false.
+func (v *jsonValue) plain() bool {
+	switch v.kind {
+	case jsonString:
+		return !v.esc
+	case jsonNumber, jsonTrue, jsonFalse:
+		return true
+	}
+	return false
+}
+
 // text returns the value as a string, ok false for null or absent.
 func (v *jsonValue) text() (s string, ok bool) {
 	switch v.kind {
@@ -109,6 +140,7 @@ var (
 	errNotObject = errors.New("not a JSON object")
 	errSyntax    = errors.New("invalid JSON")
 	errTooDeep   = errors.New("JSON nested too deep")
+	errNotUTF8   = errors.New("not valid UTF-8")
 )
 
 type scanner struct {
@@ -119,8 +151,9 @@ type scanner struct {
 	buf   [64]byte // for lower-casing keys
 }
 
-// scanObject validates data as one JSON object and fills vals with the
-// values found at the trie's paths. data must be valid UTF-8.
+// scanObject validates data as one JSON object in UTF-8 and fills vals with
+// the values found at the trie's paths. Outside strings JSON is ASCII, so
+// checking the strings' bytes checks the whole payload's UTF-8.
 func scanObject(data []byte, paths *pathTrie, vals *[numFields]jsonValue) error {
 	s := scanner{data: data, vals: vals}
 	s.ws()
@@ -272,6 +305,9 @@ func (s *scanner) object(exact, fold *pathNode) error {
 func (s *scanner) lookup(exact, fold *pathNode, key []byte) (ce, cf *pathNode) {
 	if exact != nil {
 		ce = exact.children[string(key)]
+		if ce != nil && ce.leafSame {
+			return ce, nil
+		}
 	}
 	if fold == nil || fold.children == nil {
 		return ce, nil
@@ -329,14 +365,26 @@ func (s *scanner) array() error {
 func (s *scanner) str() (raw []byte, esc bool, err error) {
 	s.pos++
 	start := s.pos
-	for s.pos < len(s.data) {
-		for s.pos < len(s.data) && !strStop[s.data[s.pos]] {
-			s.pos++
-		}
-		if s.pos >= len(s.data) {
+	d := s.data
+	for s.pos < len(d) {
+		for s.pos < len(d) {
+			c := d[s.pos]
+			if !strStop[c] {
+				s.pos++
+				continue
+			}
+			// Most of the text is CJK: 3-byte runes led by E1..EC take
+			// no bounds of their own on the second byte.
+			if c >= 0xE1 && c <= 0xEC && s.pos+2 < len(d) && d[s.pos+1]&0xC0 == 0x80 && d[s.pos+2]&0xC0 == 0x80 {
+				s.pos += 3
+				continue
+			}
 			break
 		}
-		c := s.data[s.pos]
+		if s.pos >= len(d) {
+			break
+		}
+		c := d[s.pos]
 		switch {
 		case c == '"':
 			raw = s.data[start:s.pos]
@@ -367,10 +415,53 @@ func (s *scanner) str() (raw []byte, esc bool, err error) {
 		case c < 0x20:
 			return nil, false, errSyntax
 		default:
-			s.pos++
+			n := utf8SeqLen(s.data[s.pos:])
+			if n == 0 {
+				return nil, false, errNotUTF8
+			}
+			s.pos += n
 		}
 	}
 	return nil, false, errSyntax
+}
+
+// utf8SeqLen returns the length of the valid UTF-8 sequence (of 2 to 4
+// bytes) b starts with, 0 when it is not one.
+func utf8SeqLen(b []byte) int {
+	c := b[0]
+	n := 0
+	lo, hi := byte(0x80), byte(0xBF)
+	switch {
+	case c >= 0xC2 && c <= 0xDF:
+		n = 2
+	case c >= 0xE0 && c <= 0xEF:
+		n = 3
+		switch c {
+		case 0xE0:
+			lo = 0xA0
+		case 0xED:
+			hi = 0x9F // no surrogates
+		}
+	case c >= 0xF0 && c <= 0xF4:
+		n = 4
+		switch c {
+		case 0xF0:
+			lo = 0x90
+		case 0xF4:
+			hi = 0x8F
+		}
+	default:
+		return 0
+	}
+	if len(b) < n || b[1] < lo || b[1] > hi {
+		return 0
+	}
+	for _, cc := range b[2:n] {
+		if cc&0xC0 != 0x80 {
+			return 0
+		}
+	}
+	return n
 }
 
 // strStop marks the bytes that end a plain run inside a string: the quote,
@@ -378,6 +469,9 @@ func (s *scanner) str() (raw []byte, esc bool, err error) {
 var strStop = func() (t [256]bool) {
 	for c := range 0x20 {
 		t[c] = true
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = true // checked as UTF-8
 	}
 	t['"'], t['\\'] = true, true
 	return t

@@ -108,15 +108,19 @@ func FuzzScanObject(f *testing.F) {
 		`{"案件":{"当事人":{"姓名":"张某某"}},"a.b":"x","a":{"b":"y"}}`,
 		`{"CF_WSH":"\ud83d\ude00\u00e9\ud800"}`, `{"list":[1,{"a":null},"x"],"amount":-0.5e-3}`,
 		`[]`, `{"a":01}`, `{"a":1}x`, `{"cf_wsh":"x","CF_WSH":"y"}`,
+		"{\"a\":\"\xe4\xb8\"}", "{\"\xed\xa0\x80\":1}", "{\"a\":\"\xf0\x9f\x98\x80\"}",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if !utf8.Valid(data) {
-			return // the scanner is only given valid UTF-8
-		}
 		var vals [numFields]jsonValue
 		err := scanObject(data, testTrie(), &vals)
+		if !utf8.Valid(data) {
+			if err == nil {
+				t.Fatalf("scanObject(%q) accepted invalid UTF-8", data)
+			}
+			return
+		}
 
 		var obj map[string]any
 		dec := json.NewDecoder(bytes.NewReader(data))

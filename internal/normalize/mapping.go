@@ -42,29 +42,53 @@ type Mapping struct {
 	// AmountUnits gives the unit of fine_amount and confiscation_amount
 	// when the value carries none: 元 or 万元 (the default).
 	AmountUnits map[string]string `mapstructure:"amount_units" json:"amount_units,omitempty"`
+
+	// Profile is a ready-made mapping (ProfileCF2021, ProfileCF2016) that
+	// the entries above complete and override.
+	Profile string `mapstructure:"profile" json:"profile,omitempty"`
+	// Rules sets the action of a validation rule (Rule… names): reject,
+	// warn or off. Rules not named keep their defaults (see Rules).
+	Rules map[string]string `mapstructure:"rules" json:"rules,omitempty"`
+	// SeverityRules derive the severity when the source gives none; they
+	// are tried before DefaultSeverityRules.
+	SeverityRules []SeverityRule `mapstructure:"severity_rules" json:"severity_rules,omitempty"`
+	// Publicity overrides DefaultPublicity per severity (轻微, 一般, 严重).
+	Publicity map[string]PublicityTier `mapstructure:"publicity" json:"publicity,omitempty"`
+	// Authorities is this source's part of the authorities directory,
+	// added to the shared one (WithAuthorities).
+	Authorities []Authority `mapstructure:"authorities" json:"authorities,omitempty"`
+	// DefaultAuthority is the issuing authority of records that name none:
+	// a name, alias or 统一社会信用代码 of the directory (which then gives both
+	// name and code), else a name or code taken as it is.
+	DefaultAuthority string `mapstructure:"default_authority" json:"default_authority,omitempty"`
 }
 
 // Validate checks the mapping without I/O. Every problem is reported, one
 // per line, naming its key: `fields.subjekt_name: unknown canonical field`.
 func (m *Mapping) Validate() error {
-	_, err := m.compile()
+	_, err := m.compile(nil)
 	return err
 }
 
 // fieldSpec is one canonical field's compiled mapping.
 type fieldSpec struct {
-	path     string            // source path, "" when none
-	constant string            // used when the path gives nothing
-	hasConst bool              // constant is set (it may be "")
-	values   map[string]string // lookupKey(CleanText(source value)) -> canonical value
-	unit     string            // amounts: unit of a bare number
+	path       string            // source path, "" when none
+	constant   string            // used when the path gives nothing
+	constClean string            // CleanText(constant)
+	hasConst   bool              // constant is set (it may be "")
+	values     map[string]string // lookupKey(CleanText(source value)) -> canonical value
+	unit       string            // amounts: unit of a bare number
 }
 
 // spec is a compiled Mapping.
 type spec struct {
-	fields [numFields]fieldSpec
-	rules  [numFields]*rule // check-digit rules by field, nil for none
-	paths  *pathTrie
+	fields       [numFields]fieldSpec
+	paths        *pathTrie
+	actions      [numRules]action
+	sevRules     []sevRule
+	tiers        [numSeverities]tier
+	dir          directory
+	defAuthority Authority
 }
 
 type problems []string
@@ -92,13 +116,16 @@ func canonical(key string) (field, bool) {
 	return f, ok
 }
 
-func (m *Mapping) compile() (*spec, error) {
+// compile compiles m; shared is the shared authorities directory (nil for
+// none).
+func (m *Mapping) compile(shared []Authority) (*spec, error) {
 	var probs problems
 	sp := &spec{paths: newPathTrie()}
+	full := m.withProfile(&probs)
+	m = &full
 
-	for f := range numFields {
-		sp.rules[f] = defaultRules[f]
-	}
+	// Rules first: checking constants needs their actions.
+	m.compileRules(&probs, sp)
 
 	// Source paths.
 	paths := make(map[field]string)
@@ -133,6 +160,7 @@ func (m *Mapping) compile() (*spec, error) {
 		sp.fields[f].path = path
 		sp.paths.add(path, f)
 	}
+	sp.paths.finish()
 
 	// Units come first: value maps and constants of amounts use them.
 	for _, key := range slices.Sorted(maps.Keys(m.AmountUnits)) {
@@ -186,15 +214,22 @@ func (m *Mapping) compile() (*spec, error) {
 			probs.add("constants."+key, "%q: %s", v, flt.why)
 			continue
 		}
-		sp.fields[f].constant, sp.fields[f].hasConst = v, true
+		sp.fields[f].constant, sp.fields[f].constClean, sp.fields[f].hasConst = v, CleanText(v), true
 	}
 	if m.Kind != "" {
 		if flt := sp.check(fKind, m.Kind); flt != nil {
 			probs.add("kind", "%q: %s", m.Kind, flt.why)
 		} else {
-			sp.fields[fKind].constant, sp.fields[fKind].hasConst = m.Kind, true
+			sp.fields[fKind].constant, sp.fields[fKind].constClean, sp.fields[fKind].hasConst = m.Kind, CleanText(m.Kind), true
 		}
 	}
+
+	m.compileSeverity(&probs, sp)
+	// The shared directory first: a source's entries may repeat its entries
+	// but not contradict them.
+	compileAuthorities(&probs, "authorities(shared)", shared, &sp.dir)
+	compileAuthorities(&probs, "authorities", m.Authorities, &sp.dir)
+	m.compileDefaultAuthority(&probs, sp)
 
 	// Every required field needs a source.
 	has := func(f field) bool { return sp.fields[f].path != "" || sp.fields[f].hasConst }
@@ -206,8 +241,8 @@ func (m *Mapping) compile() (*spec, error) {
 			probs.add("fields."+f.String(), "required field has no source path or constant")
 		}
 	}
-	if !has(fAuthorityName) && !has(fAuthorityUSCC) {
-		probs.add("fields."+FieldAuthorityName, "required: authority_name or authority_uscc needs a source path or constant")
+	if !has(fAuthorityName) && !has(fAuthorityUSCC) && m.DefaultAuthority == "" {
+		probs.add("fields."+FieldAuthorityName, "required: authority_name or authority_uscc needs a source path or constant (or set default_authority)")
 	}
 	return sp, probs.err()
 }
@@ -260,5 +295,5 @@ func (sp *spec) check(f field, v string) *fault {
 		return nil // an empty value means "nothing", as in a payload
 	}
 	var r record.Record
-	return sp.set(&r, f, v, time.Now(), nil)
+	return sp.set(&r, f, v, CleanText(v), time.Now(), nil, nil)
 }

@@ -20,52 +20,55 @@ type Normalizer struct {
 	source string
 	sp     *spec
 	p      *pii.Protector
+	clock  func() time.Time
+}
+
+// Option configures a Normalizer beyond its Mapping.
+type Option func(*options)
+
+type options struct {
+	clock       func() time.Time
+	authorities []Authority
+}
+
+// WithClock sets the clock publicity expiry is judged by (a record whose
+// publicity_until is before its date is expired). Without it, the ingest
+// time given to Normalize is the clock.
+func WithClock(clock func() time.Time) Option { return func(o *options) { o.clock = clock } }
+
+// WithAuthorities gives the authorities directory shared by every source;
+// a source's Mapping.Authorities add to it.
+func WithAuthorities(dir []Authority) Option {
+	return func(o *options) { o.authorities = append(o.authorities, dir...) }
 }
 
 // New compiles m for source. A bad mapping gives Validate's error as is
 // (the caller knows where the mapping came from). p protects ID numbers; it
-// may be nil only when m maps no subject_id_number. source is the fallback
-// for Raw.Source.
-func New(source string, m Mapping, p *pii.Protector) (*Normalizer, error) {
+// may be nil only when m (or its profile) maps no subject_id_number. source
+// is the fallback for Raw.Source.
+func New(source string, m Mapping, p *pii.Protector, opts ...Option) (*Normalizer, error) {
 	if strings.TrimSpace(source) == "" {
 		return nil, errors.New("normalize: empty source name")
 	}
-	sp, err := m.compile()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sp, err := m.compile(o.authorities)
 	if err != nil {
 		return nil, err
 	}
 	if sp.fields[fSubjectIDNumber].path != "" && p == nil {
-		return nil, fmt.Errorf("fields.%s: set, but no pii protector is configured to protect ID numbers", FieldSubjectIDNumber)
+		what := "set"
+		if m.Fields[FieldSubjectIDNumber] == "" {
+			what = "set by profile " + m.Profile
+		}
+		return nil, fmt.Errorf("fields.%s: %s, but no pii protector is configured to protect ID numbers", FieldSubjectIDNumber, what)
 	}
-	return &Normalizer{source: source, sp: sp, p: p}, nil
+	return &Normalizer{source: source, sp: sp, p: p, clock: o.clock}, nil
 }
 
-// severity says what a failed rule does. Only reject is used yet; the
-// per-rule reject/warn config plugs in here.
-type severity uint8
-
-const (
-	severityReject severity = iota // reject the payload
-	severityAccept                 // keep the value as sent (the coming "warn")
-)
-
-// rule is a check-digit rule on one field.
-type rule struct {
-	reason   string
-	check    func(v string, now time.Time) string // why v fails, "" when it passes
-	severity severity
-}
-
-var defaultRules = [numFields]*rule{
-	fSubjectUSCC:     {ReasonInvalidUSCC, checkUSCC, severityReject},
-	fAuthorityUSCC:   {ReasonInvalidUSCC, checkUSCC, severityReject},
-	fDataSourceUSCC:  {ReasonInvalidUSCC, checkUSCC, severityReject},
-	fSubjectIDNumber: {ReasonInvalidIDNumber, idNumberProblem, severityReject},
-}
-
-func checkUSCC(v string, _ time.Time) string { return usccProblem(v) }
-
-// fault is why a payload is rejected.
+// fault is why a payload is rejected (or, under a warn rule, warned about).
 type fault struct {
 	field   field
 	whole   bool // the fault is the payload's, not a field's
@@ -107,67 +110,46 @@ func truncate(s string, runes int) string {
 // Normalize turns one raw payload into a canonical record (rej == nil) or a
 // reject (rej != nil). now is the ingest time: it becomes IngestedAt and is
 // the "not in the future" bound of the decision date.
+//
+// The record carries the warnings (as codes) and the Unpublished flag;
+// NormalizeInto gives the warnings in full.
 func (n *Normalizer) Normalize(raw *record.Raw, now time.Time) (rec record.Record, rej *record.Reject) {
+	var res Result
+	n.NormalizeInto(raw, now, &res)
+	return res.Record, res.Reject
+}
+
+// NormalizeInto is Normalize with everything it learns: it overwrites res,
+// reusing res.Warnings' storage, so a caller can keep one Result per
+// goroutine.
+func (n *Normalizer) NormalizeInto(raw *record.Raw, now time.Time, res *Result) {
+	res.Record = record.Record{}
+	res.Reject = nil
+	res.Warnings = res.Warnings[:0]
+	res.Unpublished = false
 	rawHash := raw.Hash()
-	reject := func(f *fault) (record.Record, *record.Reject) {
+	if flt := n.normalize(raw, now, res); flt != nil {
 		rj := &record.Reject{
 			Source:     raw.Source,
 			SourceKey:  raw.Key,
-			Reason:     f.reason,
-			Message:    f.message(),
+			Reason:     flt.reason,
+			Message:    flt.message(),
 			Payload:    raw.Payload,
 			RawHash:    rawHash,
 			RejectedAt: now,
 		}
-		if !f.whole {
-			rj.Field = f.field.String()
+		if !flt.whole {
+			rj.Field = flt.field.String()
 		}
 		if rj.Source == "" {
 			rj.Source = n.source
 		}
-		return record.Record{}, rj
+		res.Record = record.Record{}
+		res.Reject = rj
+		res.Warnings = res.Warnings[:0]
+		return
 	}
-
-	payload, err := decodePayload(raw)
-	if err != nil {
-		return reject(&fault{whole: true, reason: ReasonBadPayload, noValue: true, why: err.Error()})
-	}
-	var vals [numFields]jsonValue
-	if err := scanObject(payload, n.sp.paths, &vals); err != nil {
-		return reject(&fault{whole: true, reason: ReasonBadPayload, noValue: true, why: err.Error()})
-	}
-
-	var r record.Record
-	for f := range numFields {
-		v, ok, flt := n.value(f, &vals[f])
-		if flt != nil {
-			return reject(flt)
-		}
-		if !ok {
-			if required(f) {
-				return reject(n.missing(f))
-			}
-			continue
-		}
-		if flt := n.sp.set(&r, f, v, now, n.p); flt != nil {
-			return reject(flt)
-		}
-	}
-	if r.AuthorityName == "" && r.AuthorityUSCC == "" {
-		return reject(&fault{field: fAuthorityName, reason: ReasonMissingField, noValue: true,
-			why: "missing, and so is authority_uscc: one of them is required"})
-	}
-	if flt := checkDates(&r, now); flt != nil {
-		return reject(flt)
-	}
-	applyDefaults(&r)
-
-	authority := r.AuthorityUSCC
-	if authority == "" {
-		authority = r.AuthorityName
-	}
-	r.RecordID = record.ID(r.Kind, authority, r.DocNo)
-	r.ContentHash = r.ComputeContentHash()
+	r := &res.Record
 	r.RawHash = rawHash
 	r.SourceSystem = raw.Source
 	if r.SourceSystem == "" {
@@ -176,12 +158,108 @@ func (n *Normalizer) Normalize(raw *record.Raw, now time.Time) (rec record.Recor
 	r.SourceKey = raw.Key
 	r.SourceUpdatedAt = raw.UpdatedAt
 	r.IngestedAt = now
-	return r, nil
+	r.Warnings = res.WarningCodes()
+	r.Unpublished = res.Unpublished
 }
 
-// value returns f's source value (after its value map) or its constant; ok
-// is false when there is neither.
-func (n *Normalizer) value(f field, jv *jsonValue) (v string, ok bool, flt *fault) {
+// normalize fills res.Record from raw, or returns the fault that rejects it.
+func (n *Normalizer) normalize(raw *record.Raw, now time.Time, res *Result) *fault {
+	payload, err := decodePayload(raw)
+	if err != nil {
+		return &fault{whole: true, reason: ReasonBadPayload, noValue: true, why: err.Error()}
+	}
+	var vals [numFields]jsonValue
+	if err := scanObject(payload, n.sp.paths, &vals); err != nil {
+		if err != errNotUTF8 && !utf8.Valid(payload) {
+			err = errNotUTF8 // the encoding is the first problem, wherever it is
+		}
+		return &fault{whole: true, reason: ReasonBadPayload, noValue: true, why: err.Error()}
+	}
+	texts := valueTexts(&vals)
+
+	r := &res.Record
+	publicityGiven := false
+	for f := range numFields {
+		v, clean, ok, flt := n.value(f, &vals[f], texts[f])
+		if flt != nil {
+			return flt
+		}
+		if !ok {
+			if required(f) {
+				return n.missing(f)
+			}
+			continue
+		}
+		if f == fPublicityUntil {
+			publicityGiven = true
+		}
+		if flt := n.sp.set(r, f, v, clean, now, n.p, res); flt != nil {
+			return flt
+		}
+	}
+	authority, flt := n.sp.resolveAuthority(r, res)
+	if flt != nil {
+		return flt
+	}
+	if r.AuthorityName == "" && r.AuthorityUSCC == "" {
+		return &fault{field: fAuthorityName, reason: ReasonMissingField, noValue: true,
+			why: "missing, and so is authority_uscc: one of them is required"}
+	}
+	if flt := n.sp.checkDates(r, now, res); flt != nil {
+		return flt
+	}
+	applyDefaults(r)
+	if flt := n.sp.publicity(r, publicityGiven, res); flt != nil {
+		return flt
+	}
+	today := now
+	if n.clock != nil {
+		today = n.clock()
+	}
+	expire(r, today)
+
+	r.RecordID = record.ID(r.Kind, authority, r.DocNo)
+	r.ContentHash = r.ComputeContentHash()
+	return nil
+}
+
+// valueTexts returns the text of each found value. The unescaped ones share
+// one allocation: a record's strings are all substrings of it.
+func valueTexts(vals *[numFields]jsonValue) (texts [numFields]string) {
+	total := 0
+	for i := range vals {
+		if v := &vals[i]; v.plain() {
+			total += len(v.raw)
+		}
+	}
+	var b strings.Builder
+	b.Grow(total)
+	var ends [numFields]int
+	for i := range vals {
+		if v := &vals[i]; v.plain() {
+			b.Write(v.raw)
+		}
+		ends[i] = b.Len()
+	}
+	arena := b.String()
+	start := 0
+	for i := range vals {
+		v := &vals[i]
+		switch {
+		case v.plain():
+			texts[i] = arena[start:ends[i]]
+		case v.kind == jsonString:
+			texts[i] = unescape(v.raw)
+		}
+		start = ends[i]
+	}
+	return texts
+}
+
+// value returns f's source value (after its value map) or its constant,
+// raw and CleanText'ed; ok is false when there is neither. s is the text of
+// jv.
+func (n *Normalizer) value(f field, jv *jsonValue, s string) (v, clean string, ok bool, flt *fault) {
 	fs := &n.sp.fields[f]
 	switch jv.kind {
 	case jsonObject, jsonArray:
@@ -189,27 +267,28 @@ func (n *Normalizer) value(f field, jv *jsonValue) (v string, ok bool, flt *faul
 		if jv.kind == jsonArray {
 			what = "array"
 		}
-		return "", false, &fault{field: f, reason: ReasonBadValue, noValue: true,
+		return "", "", false, &fault{field: f, reason: ReasonBadValue, noValue: true,
 			why: fmt.Sprintf("source path %q holds a JSON %s, not a value", fs.path, what)}
-	}
-	if s, ok := jv.text(); ok {
-		if t := CleanText(s); t != "" {
-			lk := lookupKey(t)
-			mapped, isMapped := fs.values[lk]
-			switch {
-			case isMapped && CleanText(mapped) != "":
-				return mapped, true, nil
-			case isMapped: // mapped to "": no value
-			case emptyValues[lk]: // 无, /, - …: no value
-			default:
-				return s, true, nil
+	case jsonNone, jsonNull:
+	default:
+		if t := cleanValid(s); t != "" {
+			if len(fs.values) > 0 {
+				if mapped, isMapped := fs.values[lookupKey(t)]; isMapped {
+					if mc := CleanText(mapped); mc != "" {
+						return mapped, mc, true, nil
+					}
+					break // mapped to "": no value
+				}
+			}
+			if len(t) > maxEmptyValueLen || !emptyValues[lookupKey(t)] { // 无, /, - …: no value
+				return s, t, true, nil
 			}
 		}
 	}
-	if fs.hasConst && CleanText(fs.constant) != "" {
-		return fs.constant, true, nil
+	if fs.hasConst && fs.constClean != "" {
+		return fs.constant, fs.constClean, true, nil
 	}
-	return "", false, nil
+	return "", "", false, nil
 }
 
 func required(f field) bool {
@@ -231,27 +310,36 @@ func (n *Normalizer) missing(f field) *fault {
 	return &fault{field: f, reason: ReasonMissingField, noValue: true, why: why}
 }
 
-// set cleans, checks and stores v as field f of r. p may be nil when f is
-// not the ID number.
-func (sp *spec) set(r *record.Record, f field, v string, now time.Time, p *pii.Protector) *fault {
+// set cleans, checks and stores v (clean is CleanText(v)) as field f of r.
+// p may be nil when f is not the ID number; res may be nil when warnings do
+// not matter (checking config).
+func (sp *spec) set(r *record.Record, f field, v, clean string, now time.Time, p *pii.Protector, res *Result) *fault {
 	bad := func(reason, value, why string) *fault {
 		return &fault{field: f, reason: reason, value: value, why: why}
 	}
 	switch f.class() {
 	case classText:
-		*textField(r, f) = CleanText(v)
+		*textField(r, f) = clean
 
 	case classDocNo:
 		r.DocNo = NormalizeDocNo(v)
 
 	case classCode:
 		c := CleanCode(v)
-		if f == fRegionCode && (len(c) != 6 || !allDigits(c)) {
-			return bad(ReasonBadValue, v, "not a 6-digit GB/T 2260 region code")
-		}
-		if rl := sp.rules[f]; rl != nil && rl.severity == severityReject {
-			if why := rl.check(c, now); why != "" {
-				return bad(rl.reason, c, why)
+		rl := codeRule(f)
+		if sp.actions[rl] != actOff {
+			var flt *fault
+			if f == fRegionCode {
+				if len(c) != 6 || !allDigits(c) {
+					flt = bad(ReasonBadValue, v, "not a 6-digit GB/T 2260 region code")
+				}
+			} else if why := usccProblem(c); why != "" {
+				flt = bad(ReasonInvalidUSCC, c, why)
+			}
+			if flt != nil {
+				if flt = sp.flag(res, rl, flt); flt != nil {
+					return flt
+				}
 			}
 		}
 		*textField(r, f) = c
@@ -264,9 +352,11 @@ func (sp *spec) set(r *record.Record, f field, v string, now time.Time, p *pii.P
 			return nil
 		}
 		isIDCard := idCardTypes[lookupKey(r.SubjectIDType)]
-		if rl := sp.rules[f]; isIDCard && rl != nil && rl.severity == severityReject {
-			if why := rl.check(c, now); why != "" {
-				return bad(rl.reason, c, why)
+		if isIDCard && sp.actions[ruleSubjectIDNumber] != actOff {
+			if why := idNumberProblem(c, now); why != "" {
+				if flt := sp.flag(res, ruleSubjectIDNumber, bad(ReasonInvalidIDNumber, c, why)); flt != nil {
+					return flt
+				}
 			}
 		}
 		if p == nil {
@@ -283,7 +373,7 @@ func (sp *spec) set(r *record.Record, f field, v string, now time.Time, p *pii.P
 
 	case classDate:
 		var d time.Time
-		if f == fDecisionDate || !openEndValues[CleanText(v)] {
+		if f == fDecisionDate || !openEndValues[clean] {
 			var err error
 			if d, err = parseDate(strings.TrimSpace(foldWidth(v))); err != nil {
 				return bad(ReasonBadDate, v, err.Error())
@@ -310,7 +400,7 @@ func (sp *spec) set(r *record.Record, f field, v string, now time.Time, p *pii.P
 		}
 
 	case classEnum:
-		t := CleanText(v)
+		t := clean
 		switch f {
 		case fKind:
 			k, ok := mapKind(t)
@@ -379,22 +469,75 @@ func textField(r *record.Record, f field) *string {
 }
 
 // checkDates applies the cross-field date rules.
-func checkDates(r *record.Record, now time.Time) *fault {
+func (sp *spec) checkDates(r *record.Record, now time.Time, res *Result) *fault {
 	today, _ := dateOf(now.In(shanghai))
-	if r.DecisionDate.After(today) {
-		return &fault{field: fDecisionDate, reason: ReasonFutureDate, value: r.DecisionDate.Format(time.DateOnly),
+	if r.DecisionDate.After(today) && sp.actions[ruleFutureDate] != actOff {
+		flt := &fault{field: fDecisionDate, reason: ReasonFutureDate, value: r.DecisionDate.Format(time.DateOnly),
 			why: "after the ingest date " + today.Format(time.DateOnly)}
+		if flt = sp.flag(res, ruleFutureDate, flt); flt != nil {
+			return flt
+		}
 	}
-	for _, end := range []struct {
+	if sp.actions[ruleDateOrder] == actOff {
+		return nil
+	}
+	for _, end := range [...]struct {
 		f field
 		t time.Time
 	}{{fValidUntil, r.ValidUntil}, {fPublicityUntil, r.PublicityUntil}} {
 		if !end.t.IsZero() && r.DecisionDate.After(end.t) {
-			return &fault{field: end.f, reason: ReasonDateOrder, value: end.t.Format(time.DateOnly),
+			flt := &fault{field: end.f, reason: ReasonDateOrder, value: end.t.Format(time.DateOnly),
 				why: "before the decision date " + r.DecisionDate.Format(time.DateOnly)}
+			if flt = sp.flag(res, ruleDateOrder, flt); flt != nil {
+				return flt
+			}
 		}
 	}
 	return nil
+}
+
+// publicity derives the severity when the source gave none, then the
+// publicity period: publicity_until from the decision date when the source
+// gave none (公示截止期), the publicity_too_long rule when it gave one.
+func (sp *spec) publicity(r *record.Record, given bool, res *Result) *fault {
+	if r.Severity == "" {
+		r.Severity = sp.deriveSeverity(r)
+	}
+	sev := severityOf(r.Severity)
+	if sev == sevNone {
+		return nil
+	}
+	t := &sp.tiers[sev]
+	res.Unpublished = !t.publish
+	if t.period.zero() {
+		return nil
+	}
+	maxUntil := t.period.add(r.DecisionDate)
+	switch {
+	case !given:
+		r.PublicityUntil = maxUntil
+	case sp.actions[rulePublicityTooLong] == actOff:
+	case r.PublicityUntil.IsZero(): // 长期: no end
+		flt := &fault{field: fPublicityUntil, reason: ReasonPublicityTooLong, noValue: true,
+			why: "no end (长期), but the " + r.Severity + " period ends on " + maxUntil.Format(time.DateOnly)}
+		return sp.flag(res, rulePublicityTooLong, flt)
+	case r.PublicityUntil.After(maxUntil):
+		flt := &fault{field: fPublicityUntil, reason: ReasonPublicityTooLong, value: r.PublicityUntil.Format(time.DateOnly),
+			why: "after " + maxUntil.Format(time.DateOnly) + ", the end of the " + r.Severity + " period from the decision date"}
+		return sp.flag(res, rulePublicityTooLong, flt)
+	}
+	return nil
+}
+
+// expire marks a published record whose publicity_until is before today (in
+// Asia/Shanghai) expired (公示期满), as the housekeeping job would.
+func expire(r *record.Record, now time.Time) {
+	if r.PublicityUntil.IsZero() || !r.Status.Published() {
+		return
+	}
+	if today, _ := dateOf(now.In(shanghai)); r.PublicityUntil.Before(today) {
+		r.Status = record.Expired
+	}
 }
 
 // applyDefaults fills what a source may leave out.
@@ -454,11 +597,8 @@ func decodePayload(raw *record.Raw) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unsupported encoding %q", raw.Encoding)
 	}
-	p = bytes.TrimPrefix(p, utf8BOM)
-	if !utf8.Valid(p) {
-		return nil, errors.New("not valid UTF-8")
-	}
-	return p, nil
+	// UTF-8 validity is checked by scanObject, in the same pass.
+	return bytes.TrimPrefix(p, utf8BOM), nil
 }
 
 func kindList() string {

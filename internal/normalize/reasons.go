@@ -1,6 +1,7 @@
 package normalize
 
-// Reject reason codes (record.Reject.Reason). They are stable: stores,
+// Reject reason codes (record.Reject.Reason), also the Reason of a Warning
+// when a rule's action is warn. They are stable: stores,
 // dashboards and platform feedback match on them. REASONS.md documents each
 // with an example.
 const (
@@ -14,6 +15,10 @@ const (
 	ReasonInvalidIDNumber = "invalid_id_number" // a 公民身份号码 failing GB 11643
 	ReasonFutureDate      = "future_date"       // decision date after the ingest date
 	ReasonDateOrder       = "date_order"        // decision date after valid_until or publicity_until
+
+	ReasonPublicityTooLong  = "publicity_too_long" // publicity_until beyond the severity's period
+	ReasonUnknownAuthority  = "unknown_authority"  // the authority is not in the authorities directory
+	ReasonAuthorityMismatch = "authority_mismatch" // the authority's code is not the directory's for its name
 )
 
 // Reasons lists every reason code.
@@ -21,6 +26,7 @@ func Reasons() []string {
 	return []string{
 		ReasonBadPayload, ReasonMissingField, ReasonBadDate, ReasonBadAmount,
 		ReasonUnknownKind, ReasonBadValue, ReasonInvalidUSCC, ReasonInvalidIDNumber,
-		ReasonFutureDate, ReasonDateOrder,
+		ReasonFutureDate, ReasonDateOrder, ReasonPublicityTooLong, ReasonUnknownAuthority,
+		ReasonAuthorityMismatch,
 	}
 }

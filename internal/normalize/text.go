@@ -48,23 +48,128 @@ func CleanText(s string) string {
 	return b.String()
 }
 
-// textIsClean is CleanText's no-allocation fast path.
+// textIsClean is CleanText's no-allocation fast path. It walks bytes, not
+// runes: only runes led by 0xC2 (U+0080..U+00BF), 0xE1 (U+1680), 0xE2
+// (U+2000..U+206F) and 0xE3 (U+3000) and 0xEF (U+FEFF) can be changed by
+// CleanText, so every other multi-byte rune is only checked for valid UTF-8
+// (invalid UTF-8 is not clean: CleanText turns it into U+FFFD).
 func textIsClean(s string) bool {
 	prevSpace := true // a leading space is not clean
-	for i, r := range s {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == ' ':
+				if prevSpace {
+					return false
+				}
+				prevSpace = true
+				i++
+				continue
+			case c < ' ' || c == 0x7f:
+				return false
+			}
+			prevSpace = false
+			i++
+			continue
+		}
+		var r rune
 		switch {
-		case r == ' ':
+		case c >= 0xC2 && c <= 0xDF:
+			if i+1 >= len(s) || s[i+1]&0xC0 != 0x80 {
+				return false
+			}
+			r = rune(c&0x1F)<<6 | rune(s[i+1]&0x3F)
+			i += 2
+		case c >= 0xE0 && c <= 0xEF:
+			if i+2 >= len(s) || s[i+2]&0xC0 != 0x80 {
+				return false
+			}
+			c1 := s[i+1]
+			lo, hi := byte(0x80), byte(0xBF)
+			switch c {
+			case 0xE0:
+				lo = 0xA0
+			case 0xED:
+				hi = 0x9F // no surrogates
+			}
+			if c1 < lo || c1 > hi {
+				return false
+			}
+			r = rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(s[i+2]&0x3F)
+			i += 3
+		case c >= 0xF0 && c <= 0xF4:
+			if i+3 >= len(s) || s[i+2]&0xC0 != 0x80 || s[i+3]&0xC0 != 0x80 {
+				return false
+			}
+			c1 := s[i+1]
+			lo, hi := byte(0x80), byte(0xBF)
+			switch c {
+			case 0xF0:
+				lo = 0x90
+			case 0xF4:
+				hi = 0x8F
+			}
+			if c1 < lo || c1 > hi {
+				return false
+			}
+			i += 4
+			prevSpace = false
+			continue // U+10000 and up: nothing CleanText changes
+		default:
+			return false
+		}
+		// r is a valid rune; U+FFFD written as such is kept by CleanText.
+		if r != utf8.RuneError && cleanMayChange(r) {
+			return false
+		}
+		prevSpace = false
+	}
+	return !prevSpace || len(s) == 0
+}
+
+// cleanValid is CleanText for s known to be valid UTF-8 (payload text, which
+// the scanner has validated): its fast path only looks at the lead bytes
+// that can start a rune CleanText changes.
+func cleanValid(s string) string {
+	if textIsCleanValid(s) {
+		return s
+	}
+	return CleanText(s)
+}
+
+func textIsCleanValid(s string) bool {
+	prevSpace := true // a leading space is not clean
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ':
 			if prevSpace {
 				return false
 			}
 			prevSpace = true
+			i++
 			continue
-		case r < ' ' || r == 0x7f:
+		case c < ' ' || c == 0x7f:
 			return false
-		case r >= utf8.RuneSelf && cleanMayChange(r):
-			if r != utf8.RuneError || !strings.HasPrefix(s[i:], "\ufffd") {
+		case c < utf8.RuneSelf:
+			i++
+		case c < 0xE0: // U+0080..U+07FF: C2 80..C2 A0 are C1 controls, NEL, NBSP
+			if c == 0xC2 && s[i+1] <= 0xA0 {
 				return false
 			}
+			i += 2
+		case c < 0xF0:
+			switch c {
+			case 0xE1, 0xE2, 0xE3, 0xEF: // U+1xxx, U+2xxx, U+3xxx, U+Fxxx
+				r := rune(c&0x0F)<<12 | rune(s[i+1]&0x3F)<<6 | rune(s[i+2]&0x3F)
+				if r != utf8.RuneError && cleanMayChange(r) {
+					return false
+				}
+			}
+			i += 3
+		default:
+			i += 4
 		}
 		prevSpace = false
 	}
@@ -145,7 +250,8 @@ func yearClose(r rune) bool {
 // other chars are kept: 盘纪处[2026] 12号 → 盘纪处〔2026〕12号,
 // （2026）辽1102执12号 → 〔2026〕辽1102执12号.
 func NormalizeDocNo(s string) string {
-	rs := make([]rune, 0, len(s))
+	var buf [64]rune
+	rs := buf[:0]
 	for _, r := range s {
 		switch {
 		case unicode.IsSpace(r) || isDropped(r):
@@ -179,18 +285,35 @@ func isDigits(rs []rune) bool {
 // foldWidth folds full-width ASCII and the ideographic space to half-width,
 // for the parsers of dates and amounts.
 func foldWidth(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return strings.Map(func(r rune) rune {
-				switch {
-				case r >= 0xFF01 && r <= 0xFF5E:
-					return r - fullWidthOffset
-				case r == '\u3000':
-					return ' '
-				}
-				return r
-			}, s)
+	if !hasWide(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0xFF01 && r <= 0xFF5E:
+			return r - fullWidthOffset
+		case r == '\u3000':
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// hasWide reports whether s holds a char foldWidth changes: U+FF01..U+FF5E
+// (UTF-8 EF BC 81 .. EF BD 9E) or U+3000 (E3 80 80). Chinese text without
+// them, the common case, is not rebuilt.
+func hasWide(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		switch s[i] {
+		case 0xEF:
+			if s[i+1] == 0xBC || s[i+1] == 0xBD {
+				return true
+			}
+		case 0xE3:
+			if s[i+1] == 0x80 && s[i+2] == 0x80 {
+				return true
+			}
 		}
 	}
-	return s
+	return false
 }

@@ -331,10 +331,13 @@ func (r *Runner) pushBatch(ctx context.Context, recs []record.Record, st *Stats,
 func decideOp(rec *record.Record, held bool, kinds map[record.Kind]bool, published func(record.Status) bool) (op store.Op, skip string) {
 	inScope := len(kinds) == 0 || kinds[rec.Kind]
 	switch {
-	case !published(rec.Status) || !inScope:
+	case !published(rec.Status) || !inScope || rec.Unpublished:
 		if !held {
-			if !inScope {
+			switch {
+			case !inScope:
 				return store.OpWithdraw, "kind " + string(rec.Kind) + " is out of this target's scope"
+			case rec.Unpublished:
+				return store.OpWithdraw, "severity " + rec.Severity + " is not published"
 			}
 			return store.OpWithdraw, "status " + string(rec.Status) + ": platform never held it"
 		}

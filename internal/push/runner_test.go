@@ -34,3 +34,14 @@ func TestDecideOp(t *testing.T) {
 		}
 	}
 }
+
+func TestUnpublishedSeverityIsWithheld(t *testing.T) {
+	r := &record.Record{Kind: record.AdminPenalty, Status: record.Active, Severity: "轻微", Unpublished: true}
+	if op, skip := decideOp(r, false, nil, record.Status.Published); op != store.OpWithdraw || skip == "" {
+		t.Fatalf("unpublished, never held: %s %q", op, skip)
+	}
+	// Reclassified as 轻微 after delivery: withdrawn.
+	if op, skip := decideOp(r, true, nil, record.Status.Published); op != store.OpWithdraw || skip != "" {
+		t.Fatalf("unpublished, held: %s %q", op, skip)
+	}
+}

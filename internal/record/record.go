@@ -68,6 +68,17 @@ func (s Status) Valid() bool {
 // the others are withdrawn.
 func (s Status) Published() bool { return s == Active || s == Corrected }
 
+// Severities of a record (失信程度, DOMAIN.md "Publicity"), the values of
+// Record.Severity; empty means unknown.
+const (
+	SeverityMinor   = "轻微" // publicity ≤ 3 months, normally not published
+	SeverityGeneral = "一般" // 3 months – 1 year
+	SeveritySerious = "严重" // 1 – 3 years
+)
+
+// Severities lists the severities from the least to the most severe.
+var Severities = []string{SeverityMinor, SeverityGeneral, SeveritySerious}
+
 // SubjectType is the kind of party the record is about (行政相对人类别).
 type SubjectType string
 
@@ -149,7 +160,7 @@ type Record struct {
 	Version  uint64 // monotonic per RecordID; a correction is a higher version
 	Kind     Kind
 	Status   Status
-	Severity string // 轻微/一般/严重, empty when unknown
+	Severity string // SeverityMinor/General/Serious (轻微/一般/严重), empty when unknown
 
 	// Subject (行政相对人/当事人).
 	SubjectType     SubjectType
@@ -189,6 +200,15 @@ type Record struct {
 	IngestedAt      time.Time
 	RawHash         string // hex SHA-256 of the raw payload
 	ContentHash     string // hex SHA-256 of the canonical content, see ContentHash
+
+	// Quality.
+	// Warnings are the validation rules this version failed whose action is
+	// "warn", as "<reason>:<field>" (REASONS.md); it was kept anyway.
+	Warnings []string
+	// Unpublished says the record's severity tier is not published (by
+	// default 轻微, DOMAIN.md): it is stored and audited but platforms are
+	// not sent it.
+	Unpublished bool
 }
 
 // ID derives the deterministic record_id from kind, issuing authority and the
@@ -196,14 +216,14 @@ type Record struct {
 // or pulled twice, is one record. authority should be the authority's 统一社会信用代码
 // when known, else its name.
 func ID(kind Kind, authority, docNo string) string {
-	h := sha256.New()
-	h.Write([]byte(kind))
-	h.Write([]byte{0})
-	h.Write([]byte(authority))
-	h.Write([]byte{0})
-	h.Write([]byte(docNo))
-	var sum [32]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+	var buf [256]byte
+	b := append(buf[:0], kind...)
+	b = append(b, 0)
+	b = append(b, authority...)
+	b = append(b, 0)
+	b = append(b, docNo...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // Raw is what a connector yields: the payload exactly as the source sent it.

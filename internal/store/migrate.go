@@ -117,6 +117,12 @@ var migrations = []migration{
 		`ALTER TABLE {db}.push_ledger {on_cluster} MODIFY COLUMN outcome
 			Enum8('accepted' = 1, 'rejected' = 2, 'failed' = 3, 'skipped' = 4, 'sent' = 5)`,
 	}},
+	// Validation rules set to "warn" keep the record and say why; severity
+	// tiers that are not published (轻微) are stored but withheld from push.
+	{4, "warnings and unpublished flag", []string{
+		`ALTER TABLE {db}.records {on_cluster} ADD COLUMN warnings Array(String)`,
+		`ALTER TABLE {db}.records {on_cluster} ADD COLUMN unpublished UInt8 DEFAULT 0`,
+	}},
 }
 
 // Migrate creates the database and applies every migration not yet recorded

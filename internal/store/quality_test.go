@@ -20,11 +20,11 @@ func TestWorkingDaysBetween(t *testing.T) {
 	}{
 		{"2026-11-23", "2026-11-23", 0}, // Monday, same day
 		{"2026-11-23", "2026-11-24", 1},
-		{"2026-11-27", "2026-11-30", 1},  // Friday → Monday
-		{"2026-11-27", "2026-11-29", 0},  // Friday → Sunday
-		{"2026-11-23", "2026-12-02", 7},  // Monday → next Wednesday
-		{"2026-11-23", "2026-12-03", 8},  // one day late
-		{"2026-11-28", "2026-12-09", 8},  // Saturday start
+		{"2026-11-27", "2026-11-30", 1},   // Friday → Monday
+		{"2026-11-27", "2026-11-29", 0},   // Friday → Sunday
+		{"2026-11-23", "2026-12-02", 7},   // Monday → next Wednesday
+		{"2026-11-23", "2026-12-03", 8},   // one day late
+		{"2026-11-28", "2026-12-09", 8},   // Saturday start
 		{"2026-11-23", "2027-11-22", 260}, // 52 weeks
 		{"2026-11-24", "2026-11-23", 0},
 	}
@@ -113,5 +113,37 @@ func TestQualityFigures(t *testing.T) {
 	// A window after the decisions holds nothing.
 	if q, err := st.Quality(ctx, decided.AddDate(0, 0, 1)); err != nil || len(q.Units) != 0 {
 		t.Fatalf("later window: %+v %v", q.Units, err)
+	}
+}
+
+func TestWarningsAndUnpublishedRoundTrip(t *testing.T) {
+	st := storetest.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	recs := []record.Record{
+		{RecordID: "w1", Version: 1, Kind: record.AdminPenalty, Status: record.Active, SubjectType: record.Agency,
+			Severity: "轻微", Unpublished: true, Warnings: []string{"publicity_too_long:publicity_until", "authority_mismatch:authority_uscc"},
+			DecisionDate: now, IngestedAt: now, SourceUpdatedAt: now},
+		{RecordID: "w2", Version: 1, Kind: record.AdminPenalty, Status: record.Active, SubjectType: record.Agency,
+			DecisionDate: now, IngestedAt: now, SourceUpdatedAt: now},
+	}
+	if err := st.InsertRecords(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Current(ctx, []string{"w1", "w2"})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%d records: %v", len(got), err)
+	}
+	for _, r := range got {
+		switch r.RecordID {
+		case "w1":
+			if !r.Unpublished || len(r.Warnings) != 2 || r.Warnings[1] != "authority_mismatch:authority_uscc" {
+				t.Errorf("w1 read back as %v %v", r.Unpublished, r.Warnings)
+			}
+		case "w2":
+			if r.Unpublished || r.Warnings != nil {
+				t.Errorf("w2 read back as %v %v", r.Unpublished, r.Warnings)
+			}
+		}
 	}
 }

@@ -16,7 +16,8 @@ const recordColumns = `record_id, version, kind, status, severity,
 	legal_rep, region_code, doc_no, violation_type, facts, legal_basis, category, content,
 	fine_amount, confiscation_amount, decision_date, valid_until, publicity_until,
 	authority_name, authority_uscc, data_source_unit, data_source_uscc, remark,
-	source_system, source_key, source_updated_at, ingested_at, raw_hash, content_hash`
+	source_system, source_key, source_updated_at, ingested_at, raw_hash, content_hash,
+	warnings, unpublished`
 
 // recordSelect reads recordColumns back; decimals come as strings so amounts
 // stay exact.
@@ -128,6 +129,7 @@ func (s *Store) InsertRecords(ctx context.Context, recs []record.Record) error {
 			r.FineAmount.String(), r.ConfiscationAmount.String(), date(r.DecisionDate), nullDate(r.ValidUntil), nullDate(r.PublicityUntil),
 			r.AuthorityName, r.AuthorityUSCC, r.DataSourceUnit, r.DataSourceUSCC, r.Remark,
 			r.SourceSystem, r.SourceKey, dateTime(r.SourceUpdatedAt), dateTime(r.IngestedAt), r.RawHash, r.ContentHash,
+			warnings(r.Warnings), boolU8(r.Unpublished),
 		); err != nil {
 			return fmt.Errorf("append record %s v%d (source %s key %s): %w", r.RecordID, r.Version, r.SourceSystem, r.SourceKey, err)
 		}
@@ -213,6 +215,7 @@ func (s *Store) selectRecords(ctx context.Context, query string, args ...any) ([
 			kind, status, subjT   string
 			enc, fine, confisc    string
 			validUntil, publicity *time.Time
+			unpublished           uint8
 		)
 		if err := rows.Scan(
 			&r.RecordID, &r.Version, &kind, &status, &r.Severity,
@@ -221,10 +224,15 @@ func (s *Store) selectRecords(ctx context.Context, query string, args ...any) ([
 			&fine, &confisc, &r.DecisionDate, &validUntil, &publicity,
 			&r.AuthorityName, &r.AuthorityUSCC, &r.DataSourceUnit, &r.DataSourceUSCC, &r.Remark,
 			&r.SourceSystem, &r.SourceKey, &r.SourceUpdatedAt, &r.IngestedAt, &r.RawHash, &r.ContentHash,
+			&r.Warnings, &unpublished,
 		); err != nil {
 			return nil, fmt.Errorf("scan record: %w", err)
 		}
 		r.Kind, r.Status, r.SubjectType = record.Kind(kind), record.Status(status), record.SubjectType(subjT)
+		r.Unpublished = unpublished != 0
+		if len(r.Warnings) == 0 {
+			r.Warnings = nil
+		}
 		if enc != "" {
 			r.SubjectIDEnc = []byte(enc)
 		}
@@ -318,4 +326,19 @@ func (s *Store) Current(ctx context.Context, ids []string) ([]record.Record, err
 		return err
 	})
 	return out, err
+}
+
+// warnings never passes nil: the driver wants a slice for Array(String).
+func warnings(w []string) []string {
+	if w == nil {
+		return []string{}
+	}
+	return w
+}
+
+func boolU8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
