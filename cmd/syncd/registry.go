@@ -17,7 +17,7 @@ func registry() daemon.Registry {
 	return daemon.Registry{
 		Sources: map[string]daemon.SourceFactory{
 			"http": func(name string, c config.Source) (connectors.Source, error) {
-				return httpsrc.New(name, *c.HTTP, config.Secret(c.HTTP.TokenEnv))
+				return httpsrc.New(name, *c.HTTP, config.Secret)
 			},
 			"filedrop": func(name string, c config.Source) (connectors.Source, error) {
 				return filedrop.New(name, *c.FileDrop)
@@ -32,7 +32,7 @@ func registry() daemon.Registry {
 		},
 		Targets: map[string]daemon.TargetFactory{
 			"http": func(_ string, c config.Target) (push.Target, error) {
-				return httpjson.New(*c.HTTP, config.Secret(c.HTTP.TokenEnv))
+				return httpjson.New(*c.HTTP, config.Secret)
 			},
 		},
 	}

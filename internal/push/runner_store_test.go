@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/panjin-gov/syncd/internal/backoff"
+	"github.com/panjin-gov/syncd/internal/httpauth"
 	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 	"github.com/panjin-gov/syncd/internal/record"
@@ -41,7 +42,7 @@ func seed(t *testing.T, st *store.Store, n int) {
 
 func runner(t *testing.T, st *store.Store, url string, b *push.Breaker) *push.Runner {
 	t.Helper()
-	tg, err := httpjson.New(httpjson.Config{URL: url, Timeout: 2 * time.Second}, "")
+	tg, err := httpjson.New(httpjson.Config{URL: url, Config: httpauth.Config{Timeout: 2 * time.Second}}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

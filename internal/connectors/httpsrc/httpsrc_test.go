@@ -15,6 +15,7 @@ import (
 	"github.com/panjin-gov/syncd/internal/connectors"
 	"github.com/panjin-gov/syncd/internal/connectors/conformance"
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
+	"github.com/panjin-gov/syncd/internal/httpauth"
 	"github.com/panjin-gov/syncd/internal/sandbox"
 )
 
@@ -31,6 +32,8 @@ func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Handler().ServeHTTP(w, r)
 }
 
+// TestConformance runs the suite against the discipline sandbox in the
+// default keyset style; modes_test.go runs it for the other styles.
 func TestConformance(t *testing.T) {
 	sw := &switchable{d: sandbox.NewDiscipline(nil)}
 	srv := httptest.NewServer(sw)
@@ -43,7 +46,7 @@ func TestConformance(t *testing.T) {
 			sw.mu.Unlock()
 		},
 		Open: func(t *testing.T) connectors.Source {
-			s, err := httpsrc.New("discipline", httpsrc.Config{URL: srv.URL + "/api/v1/decisions", Timeout: 2 * time.Second, PageSize: 100}, "")
+			s, err := httpsrc.New("discipline", httpsrc.Config{URL: srv.URL + "/api/v1/decisions", Config: httpauth.Config{Timeout: 2 * time.Second}, PageSize: 100}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +102,7 @@ func TestErrorsAreClassified(t *testing.T) {
 				w.WriteHeader(c.status)
 				w.Write([]byte(`{"error":"x"}`))
 			})
-			s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, "")
+			s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, nil)
 			_, err := s.Fetch(context.Background(), "", 10)
 			if err == nil {
 				t.Fatal("no error")
@@ -119,7 +122,7 @@ func TestTruncatedPageIsTransient(t *testing.T) {
 	url := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"items":[{"id":"a","updated_at":"2026-01-01T00:00:00+08:00"`))
 	})
-	s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, "")
+	s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, nil)
 	_, err := s.Fetch(context.Background(), "", 10)
 	if err == nil || errors.Is(err, connectors.ErrPermanent) {
 		t.Fatalf("truncated page: err = %v, want a transient error", err)
@@ -128,7 +131,7 @@ func TestTruncatedPageIsTransient(t *testing.T) {
 
 func TestBadCursorIsPermanent(t *testing.T) {
 	url := serve(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"items":[]}`)) })
-	s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, "")
+	s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, nil)
 	if _, err := s.Fetch(context.Background(), "{not json", 10); !errors.Is(err, connectors.ErrPermanent) {
 		t.Fatalf("err = %v", err)
 	}
@@ -144,7 +147,7 @@ func TestUnplaceableItemsArePassedOnWithAProblem(t *testing.T) {
 			{"id":"c","updated_at":"yesterday"},
 			"just a string"],"has_more":false}`))
 	})
-	s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, "")
+	s, _ := httpsrc.New("s", httpsrc.Config{URL: url}, nil)
 	b, err := s.Fetch(context.Background(), "", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +178,7 @@ func TestBearerTokenAndQuery(t *testing.T) {
 		got = r
 		w.Write([]byte(`{"items":[]}`))
 	})
-	s, _ := httpsrc.New("s", httpsrc.Config{URL: url + "/x?tenant=pj", PageSize: 50}, "tok")
+	s, _ := httpsrc.New("s", httpsrc.Config{URL: url + "/x?tenant=pj", PageSize: 50, TokenEnv: "TOK"}, secrets("TOK", "tok"))
 	if _, err := s.Fetch(context.Background(), `{"since":"2026-01-01T00:00:00+08:00","after":"k9"}`, 20); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +190,12 @@ func TestBearerTokenAndQuery(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, c := range []httpsrc.Config{{}, {URL: "ftp://x"}, {URL: "http://x", PageSize: 20000}} {
+	for _, c := range []httpsrc.Config{{}, {URL: "ftp://x"}, {URL: "http://x", PageSize: 20000},
+		{URL: "http://x", Pagination: "cursor"},
+		{URL: "http://x", TokenEnv: "T", Config: httpauth.Config{Auth: httpauth.Auth{Type: "bearer", TokenEnv: "T"}}},
+		{URL: "http://x", Config: httpauth.Config{Auth: httpauth.Auth{Type: "basic", Username: "u"}}},
+		{URL: "http://x", Config: httpauth.Config{TLS: httpauth.TLS{CertFile: "c.pem"}}},
+	} {
 		c.SetDefaults()
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v validated", c)

@@ -1,40 +1,121 @@
-// Package httpjson delivers record batches to a platform's HTTP JSON
-// service interface (GB/T 39443 "service" style) and reads per-record
-// receipts from its answer.
+// Package httpjson delivers record batches to a platform's HTTP service
+// interface (GB/T 39443 "service" style) as JSON or XML and reads
+// per-record receipts from its answer.
 //
-//	POST {url}  Authorization: Bearer <token>
+// format: json (default)
+//
+//	POST {url}  Content-Type: application/json; charset=utf-8
 //	{"batch_id": "...", "records": [{"key": "<record_id>:<version>", "op": "add|update|withdraw",
 //	                                 "record_id": "...", "version": 3, "data": {"CF_...": ...}}]}
-//	→ 200 {"batch_id": "...", "receipts": [{"key": "...", "status": "accepted|rejected", "code": "", "message": ""}]}
+//
+// format: xml
+//
+//	POST {url}  Content-Type: application/xml; charset=utf-8
+//	<?xml version="1.0" encoding="UTF-8"?>
+//	<batch id="...">
+//	  <record op="add" key="<record_id>:<version>" record_id="..." version="3">
+//	    <CF_WSH>...</CF_WSH><CF_XDR_MC>...</CF_XDR_MC>...      one element per data field, sorted by name
+//	  </record>
+//	  <record op="withdraw" key="..." record_id="..." version="4"></record>
+//	</batch>
+//
+// Values are written as text (numbers and booleans in their JSON form,
+// nested values as JSON); fields whose value is null are left out.
+//
+// The answer is read as XML if it starts with "<", else as JSON, whatever
+// was sent. The receipt block of the config says where the receipts are
+// and what their fields are called; the defaults read
+//
+//	{"batch_id": "...", "receipts": [{"key": "...", "status": "accepted|rejected", "code": "", "message": ""}]}
+//
+// receipt.items_path is a dotted path from the top of the answer: the JSON
+// object, or the XML root element (whose own name is not part of the path);
+// "." is the answer itself (a JSON list of receipts).
+// An XML element becomes an object of its attributes and child elements
+// (repeated children a list, text-only ones a string), and a path ending at
+// a wrapper element with one kind of child takes those children as the
+// items, so both of these are read with items_path "receipts":
+//
+//	<answer><receipts><receipt key="..." status="accepted"/>...</receipts></answer>
+//	<answer><receipts><receipt><key>...</key><status>accepted</status></receipt>...</receipts></answer>
+//
+// and a platform answering {"data":{"results":[{"ywid":..,"zt":"1","cwdm":..,"cwxx":..}]}}
+// is read with items_path data.results, key_field ywid, status_field zt,
+// accepted_values ["1"], code_field cwdm, message_field cwxx. Scalar values
+// are compared as text, so "zt": 1 and "zt": "1" are alike.
+//
+// Authentication (bearer, basic, app-key signing), TLS and the request rate
+// limit come from httpauth.
 package httpjson
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"time"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/text/encoding/ianaindex"
 
 	"github.com/panjin-gov/syncd/internal/backoff"
+	"github.com/panjin-gov/syncd/internal/httpauth"
 	"github.com/panjin-gov/syncd/internal/push"
 )
 
-// Config is the HTTP JSON target's part of a target's config.
+// Wire formats.
+const (
+	FormatJSON = "json"
+	FormatXML  = "xml"
+)
+
+// Config is the HTTP target's part of a target's config.
 type Config struct {
-	URL     string        `mapstructure:"url"`
-	Timeout time.Duration `mapstructure:"timeout"`
-	// TokenEnv names the environment variable holding the bearer token.
+	// Timeout, rate limit, TLS and auth; their keys sit beside url.
+	httpauth.Config `mapstructure:",squash"`
+
+	URL     string       `mapstructure:"url"`
+	Format  string       `mapstructure:"format"` // json (default) or xml
+	Receipt ReceiptShape `mapstructure:"receipt"`
+	// TokenEnv is the older way to name the bearer token's environment
+	// variable, kept working: auth.type bearer with this auth.token_env,
+	// except that an unset variable means no auth, as it always did.
 	TokenEnv string `mapstructure:"token_env"`
+}
+
+// ReceiptShape says where a platform's answer keeps its per-record
+// receipts and what their fields are called.
+type ReceiptShape struct {
+	ItemsPath      string   `mapstructure:"items_path"`      // default "receipts"
+	KeyField       string   `mapstructure:"key_field"`       // default "key": the idempotency key sent
+	StatusField    string   `mapstructure:"status_field"`    // default "status"
+	AcceptedValues []string `mapstructure:"accepted_values"` // default ["accepted"]
+	CodeField      string   `mapstructure:"code_field"`      // default "code"
+	MessageField   string   `mapstructure:"message_field"`   // default "message"
 }
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
-	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	c.Config.SetDefaults()
+	def(&c.Format, FormatJSON)
+	def(&c.Receipt.ItemsPath, "receipts")
+	def(&c.Receipt.KeyField, "key")
+	def(&c.Receipt.StatusField, "status")
+	def(&c.Receipt.CodeField, "code")
+	def(&c.Receipt.MessageField, "message")
+	if len(c.Receipt.AcceptedValues) == 0 {
+		c.Receipt.AcceptedValues = []string{"accepted"}
 	}
 }
 
@@ -47,28 +128,56 @@ func (c *Config) Validate() error {
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("url: %q is not an http(s) URL", c.URL))
 	}
-	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must be positive"))
+	switch c.Format {
+	case "", FormatJSON, FormatXML:
+	default:
+		errs = append(errs, fmt.Errorf("format: %q is not json or xml", c.Format))
+	}
+	for _, seg := range strings.Split(c.Receipt.ItemsPath, ".") {
+		if c.Receipt.ItemsPath != "" && c.Receipt.ItemsPath != "." && seg == "" {
+			errs = append(errs, fmt.Errorf("receipt.items_path: %q has an empty segment", c.Receipt.ItemsPath))
+			break
+		}
+	}
+	if c.TokenEnv != "" && c.Auth.Type != "" && c.Auth.Type != httpauth.TypeNone {
+		errs = append(errs, fmt.Errorf("token_env: set together with auth.type %s; use auth alone", c.Auth.Type))
+	}
+	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// Target is one platform's HTTP JSON endpoint.
+// Target is one platform's HTTP endpoint.
 type Target struct {
-	cfg    Config
-	token  string
-	client *http.Client
+	cfg      Config
+	accepted map[string]bool
+	client   *http.Client
 }
 
 var _ push.Target = (*Target)(nil)
 
-// New makes a target; token is the resolved bearer token ("" for none).
-func New(cfg Config, token string) (*Target, error) {
+// New makes a target. resolve turns the environment variable names in cfg
+// (auth.*_env, token_env) into secrets; pass config.Secret. It reads the
+// TLS files named in cfg.
+func New(cfg Config, resolve func(envName string) string) (*Target, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Target{cfg: cfg, token: token, client: &http.Client{Timeout: cfg.Timeout}}, nil
+	tc := cfg.Config
+	if cfg.TokenEnv != "" && tc.Auth.Type == httpauth.TypeNone && resolve != nil && resolve(cfg.TokenEnv) != "" {
+		tc.Auth = httpauth.Auth{Type: httpauth.TypeBearer, TokenEnv: cfg.TokenEnv}
+	}
+	client, err := httpauth.Client(tc, resolve)
+	if err != nil {
+		return nil, err
+	}
+	accepted := make(map[string]bool, len(cfg.Receipt.AcceptedValues))
+	for _, v := range cfg.Receipt.AcceptedValues {
+		accepted[strings.TrimSpace(v)] = true
+	}
+	return &Target{cfg: cfg, accepted: accepted, client: client}, nil
 }
 
 type wireRecord struct {
@@ -79,24 +188,21 @@ type wireRecord struct {
 	Data     map[string]any `json:"data,omitempty"`
 }
 
-type wireReceipt struct {
-	Key     string `json:"key"`
-	Status  string `json:"status"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
 // Send posts one batch. 5xx, 429 and transport errors are transient; other
 // non-200 answers are permanent (push.ErrPermanent).
 func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([]push.Receipt, error) {
-	body := struct {
-		BatchID string       `json:"batch_id"`
-		Records []wireRecord `json:"records"`
-	}{BatchID: batchID, Records: make([]wireRecord, len(items))}
-	for i, it := range items {
-		body.Records[i] = wireRecord{Key: it.Key, Op: string(it.Op), RecordID: it.Record.RecordID, Version: it.Record.Version, Data: it.Data}
+	var (
+		buf         []byte
+		err         error
+		contentType string
+	)
+	if t.cfg.Format == FormatXML {
+		buf, err = encodeXML(batchID, items)
+		contentType = "application/xml; charset=utf-8"
+	} else {
+		buf, err = encodeJSON(batchID, items)
+		contentType = "application/json; charset=utf-8"
 	}
-	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode batch %s: %w: %w", batchID, err, push.ErrPermanent)
 	}
@@ -104,11 +210,9 @@ func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, push.ErrPermanent)
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json, application/xml;q=0.9")
 	req.Header.Set("Idempotency-Key", batchID)
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
-	}
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("POST batch %s: %w", batchID, err)
@@ -128,19 +232,297 @@ func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([
 		}
 		return nil, fmt.Errorf("%w: %w", err, push.ErrPermanent)
 	}
-	var answer struct {
-		Receipts []wireReceipt `json:"receipts"`
-	}
-	if err := json.Unmarshal(raw, &answer); err != nil {
+	out, err := t.receipts(raw)
+	if err != nil {
 		// A 200 we cannot read tells us nothing about what was applied;
 		// the batch is retried, which the idempotency keys make safe.
-		return nil, fmt.Errorf("answer to batch %s is not JSON: %w", batchID, err)
-	}
-	out := make([]push.Receipt, 0, len(answer.Receipts))
-	for _, rc := range answer.Receipts {
-		out = append(out, push.Receipt{Key: rc.Key, Accepted: rc.Status == "accepted", Code: rc.Code, Message: rc.Message})
+		return nil, fmt.Errorf("answer to batch %s: %w: %s", batchID, err, snippet(raw))
 	}
 	return out, nil
+}
+
+func encodeJSON(batchID string, items []push.Item) ([]byte, error) {
+	body := struct {
+		BatchID string       `json:"batch_id"`
+		Records []wireRecord `json:"records"`
+	}{BatchID: batchID, Records: make([]wireRecord, len(items))}
+	for i, it := range items {
+		body.Records[i] = wireRecord{Key: it.Key, Op: string(it.Op), RecordID: it.Record.RecordID, Version: it.Record.Version, Data: it.Data}
+	}
+	return json.Marshal(body)
+}
+
+func encodeXML(batchID string, items []push.Item) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	enc := xml.NewEncoder(&b)
+	attr := func(name, v string) xml.Attr { return xml.Attr{Name: xml.Name{Local: name}, Value: v} }
+	batch := xml.StartElement{Name: xml.Name{Local: "batch"}, Attr: []xml.Attr{attr("id", batchID)}}
+	if err := enc.EncodeToken(batch); err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		rec := xml.StartElement{Name: xml.Name{Local: "record"}, Attr: []xml.Attr{
+			attr("op", string(it.Op)), attr("key", it.Key),
+			attr("record_id", it.Record.RecordID), attr("version", strconv.FormatUint(it.Record.Version, 10)),
+		}}
+		if err := enc.EncodeToken(rec); err != nil {
+			return nil, err
+		}
+		names := make([]string, 0, len(it.Data))
+		for k, v := range it.Data {
+			if v != nil {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			if !xmlName(k) {
+				return nil, fmt.Errorf("record %s: field %q is not an XML element name", it.Key, k)
+			}
+			text, err := textOf(it.Data[k])
+			if err != nil {
+				return nil, fmt.Errorf("record %s: field %s: %w", it.Key, k, err)
+			}
+			el := xml.StartElement{Name: xml.Name{Local: k}}
+			if err := enc.EncodeToken(el); err != nil {
+				return nil, err
+			}
+			if err := enc.EncodeToken(xml.CharData(text)); err != nil {
+				return nil, err
+			}
+			if err := enc.EncodeToken(el.End()); err != nil {
+				return nil, err
+			}
+		}
+		if err := enc.EncodeToken(rec.End()); err != nil {
+			return nil, err
+		}
+	}
+	if err := enc.EncodeToken(batch.End()); err != nil {
+		return nil, err
+	}
+	if err := enc.Flush(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// xmlName reports whether s is a plain XML element name (no namespace
+// prefix); field codes such as CF_XDR_MC are.
+func xmlName(s string) bool {
+	if s == "" || strings.HasPrefix(strings.ToLower(s), "xml") {
+		return false
+	}
+	for i, r := range s {
+		letter := r == '_' || (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') || r > 0x7f
+		if i == 0 && !letter {
+			return false
+		}
+		if !letter && !(r >= '0' && r <= '9') && r != '-' && r != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// textOf writes a field value as text: strings as they are, numbers and
+// booleans in their JSON form, anything else as JSON.
+func textOf(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case fmt.Stringer:
+		return x.String(), nil // json.Number, decimal types
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// receipts finds and reads the receipts in an answer.
+func (t *Target) receipts(raw []byte) ([]push.Receipt, error) {
+	doc, err := decodeAnswer(raw)
+	if err != nil {
+		return nil, err
+	}
+	items, err := itemsAt(doc, t.cfg.Receipt.ItemsPath)
+	if err != nil {
+		return nil, err
+	}
+	sh := t.cfg.Receipt
+	out := make([]push.Receipt, 0, len(items))
+	for _, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("a receipt at %q is not an object", sh.ItemsPath)
+		}
+		key := scalar(m[sh.KeyField])
+		if key == "" {
+			// Cannot be matched to a record; the record stays unfinished
+			// and is sent again next run.
+			continue
+		}
+		out = append(out, push.Receipt{
+			Key:      key,
+			Accepted: t.accepted[strings.TrimSpace(scalar(m[sh.StatusField]))],
+			Code:     scalar(m[sh.CodeField]),
+			Message:  scalar(m[sh.MessageField]),
+		})
+	}
+	return out, nil
+}
+
+// decodeAnswer reads a JSON or XML answer into maps, lists and strings.
+func decodeAnswer(raw []byte) (any, error) {
+	trimmed := bytes.TrimLeft(raw, " \t\r\n\ufeff")
+	if len(trimmed) > 0 && trimmed[0] == '<' {
+		doc, err := decodeXML(trimmed)
+		if err != nil {
+			return nil, fmt.Errorf("not XML: %w", err)
+		}
+		return doc, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	return doc, nil
+}
+
+// itemsAt walks a dotted path and returns the list found there.
+func itemsAt(doc any, path string) ([]any, error) {
+	cur := doc
+	if path == "." {
+		path = "" // the answer itself is the list
+	}
+	for _, seg := range strings.Split(path, ".") {
+		if path == "" {
+			break
+		}
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("no receipts at %q: %q is inside a non-object", path, seg)
+		}
+		if cur, ok = m[seg]; !ok {
+			return nil, fmt.Errorf("no receipts at %q: no %q", path, seg)
+		}
+	}
+	switch x := cur.(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		return x, nil
+	case string:
+		if strings.TrimSpace(x) == "" { // an empty XML wrapper, <receipts/>
+			return nil, nil
+		}
+	case map[string]any:
+		if len(x) == 1 {
+			for _, v := range x {
+				switch w := v.(type) {
+				case []any:
+					return w, nil
+				case map[string]any:
+					return []any{w}, nil
+				}
+			}
+		}
+		return []any{x}, nil // a lone receipt element
+	}
+	return nil, fmt.Errorf("receipts at %q are not a list", path)
+}
+
+// scalar renders a receipt field as text.
+func scalar(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case map[string]any:
+		if s, ok := x["#text"].(string); ok {
+			return s
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// decodeXML turns an XML document into the value of its root element: an
+// element with neither attributes nor child elements is its text; any
+// other is a map of attributes and children (a repeated child a list, its
+// text, if any, under "#text"). Non-UTF-8 documents (GBK, GB18030, ...)
+// are decoded by their declared encoding.
+func decodeXML(raw []byte) (any, error) {
+	dec := xml.NewDecoder(bytes.NewReader(raw))
+	dec.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
+		e, err := ianaindex.IANA.Encoding(label)
+		if err != nil || e == nil {
+			return nil, fmt.Errorf("unsupported encoding %q", label)
+		}
+		return e.NewDecoder().Reader(in), nil
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		if start, ok := tok.(xml.StartElement); ok {
+			return xmlElement(dec, start, 0)
+		}
+	}
+}
+
+func xmlElement(dec *xml.Decoder, start xml.StartElement, depth int) (any, error) {
+	if depth > 64 {
+		return nil, errors.New("XML nested deeper than 64")
+	}
+	m := map[string]any{}
+	for _, a := range start.Attr {
+		m[a.Name.Local] = a.Value
+	}
+	hasChildren := false
+	var text strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch x := tok.(type) {
+		case xml.StartElement:
+			hasChildren = true
+			v, err := xmlElement(dec, x, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			name := x.Name.Local
+			switch prev := m[name].(type) {
+			case nil:
+				m[name] = v
+			case []any:
+				m[name] = append(prev, v)
+			default:
+				m[name] = []any{prev, v}
+			}
+		case xml.CharData:
+			text.Write(x)
+		case xml.EndElement:
+			s := strings.TrimSpace(text.String())
+			if !hasChildren && len(start.Attr) == 0 {
+				return s, nil
+			}
+			if s != "" {
+				m["#text"] = s
+			}
+			return m, nil
+		}
+	}
 }
 
 // Close releases idle connections.

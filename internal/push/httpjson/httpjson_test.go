@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panjin-gov/syncd/internal/httpauth"
 	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 	"github.com/panjin-gov/syncd/internal/record"
@@ -26,7 +27,8 @@ func items() []push.Item {
 func target(t *testing.T, h http.HandlerFunc) *httpjson.Target {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	tg, err := httpjson.New(httpjson.Config{URL: srv.URL, Timeout: time.Second}, "tok")
+	tg, err := httpjson.New(httpjson.Config{URL: srv.URL, Config: httpauth.Config{Timeout: time.Second}, TokenEnv: "TOK"},
+		func(k string) string { return map[string]string{"TOK": "tok"}[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
