@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 SANDBOX_ADDR ?= 127.0.0.1:18080
 
-.PHONY: build run test vet unit bench clickhouse-start clickhouse-stop dev-env clean
+.PHONY: build run test vet unit bench services services-stop clickhouse-start clickhouse-stop dev-env clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/syncd ./cmd/syncd
@@ -18,6 +18,18 @@ clickhouse-start:
 clickhouse-stop:
 	scripts/clickhouse.sh stop
 
+# Every service the tests and the sandbox use, on loopback, data under .run/:
+# ClickHouse 19000, PostgreSQL 15432, MariaDB 13306 (each installed with
+# apt-get when missing).
+services: clickhouse-start
+	scripts/postgres.sh start
+	scripts/mariadb.sh start
+
+services-stop:
+	scripts/mariadb.sh stop || true
+	scripts/postgres.sh stop || true
+	scripts/clickhouse.sh stop || true
+
 # .run/dev.env holds random development keys (git-ignored), made once.
 dev-env:
 	scripts/dev-env.sh
@@ -27,12 +39,12 @@ dev-env:
 run: build clickhouse-start dev-env
 	scripts/run-local.sh
 
-# Sets up what the tests need (ClickHouse) and runs go vet and every test.
-test: clickhouse-start
+# Sets up what the tests need (ClickHouse, PostgreSQL, MariaDB) and runs go vet and every test.
+test: services
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-bench: clickhouse-start
+bench: services
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

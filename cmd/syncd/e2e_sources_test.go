@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/panjin-gov/syncd/internal/testdb"
 )
 
 // killedPull runs `syncd pull SOURCE` with the store-then-kill hook and
@@ -66,5 +69,62 @@ func TestFileDropKillBetweenStoreAndCommit(t *testing.T) {
 	out := e.mustSyncd("pull", "penalties")
 	if !strings.Contains(out, "pulled 0") {
 		t.Fatalf("third pull: %s", out)
+	}
+}
+
+// An SQL pull (PostgreSQL, and MariaDB) killed between storing a batch and
+// saving its (updated_at, id) cursor, then restarted, stores every row
+// exactly once, rows sharing one timestamp across batch boundaries included.
+func TestSQLKillBetweenStoreAndCursor(t *testing.T) {
+	for _, srv := range []struct {
+		name, driver string
+		open         func(testing.TB) (string, *sql.DB)
+	}{{"PostgreSQL", "postgres", testdb.Postgres}, {"MariaDB", "mysql", testdb.MySQL}} {
+		t.Run(srv.name, func(t *testing.T) {
+			const n, batch = 350, 100
+			dsn, db := srv.open(t)
+			testdb.Exec(t, db, `CREATE TABLE sanctions (id BIGINT PRIMARY KEY, updated_at TIMESTAMP NOT NULL,
+				name VARCHAR(50), employer VARCHAR(100), doc_no VARCHAR(50), sanction VARCHAR(20), decided DATE)`)
+			ph := func(i int) string {
+				if srv.driver == "mysql" {
+					return "?"
+				}
+				return fmt.Sprintf("$%d", i)
+			}
+			ins := fmt.Sprintf("INSERT INTO sanctions VALUES (%s, %s, %s, %s, %s, %s, %s)", ph(1), ph(2), ph(3), ph(4), ph(5), ph(6), ph(7))
+			base := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+			for i := range n {
+				// 7 rows per timestamp: batches of 100 split tie groups.
+				if _, err := db.Exec(ins, i+1, base.Add(time.Duration(i/7)*time.Second), fmt.Sprintf("公务员%d", i),
+					"盘锦市某局", fmt.Sprintf("盘人社处〔2026〕%d号", i+1), "警告", "2026-05-20"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := newEnvWith(t, nil, batch, fmt.Sprintf(`  hr:
+    type: sql
+    schedule: "@every 1h"
+    batch_size: %d
+    sql: {driver: %s, dsn_env: E2E_SQL_DSN, table: sanctions, page_size: %d}
+    mapping:
+      kind: disciplinary_action
+      fields: {doc_no: doc_no, subject_name: name, category: sanction, decision_date: decided, authority_name: employer}
+      constants: {subject_type: civil_servant}`, batch, srv.driver, batch))
+			e.environ = append(e.environ, "E2E_SQL_DSN="+dsn)
+
+			e.killedPull("hr", 2)
+			if got := e.count("SELECT uniqExact(record_id) FROM {db}.records"); got != 2*batch {
+				t.Fatalf("after kill: %d records, want %d", got, 2*batch)
+			}
+			out := e.mustSyncd("pull", "hr")
+			if got := e.count("SELECT uniqExact(record_id) FROM {db}.records"); got != n {
+				t.Fatalf("records = %d, want %d\n%s", got, n, out)
+			}
+			if got := e.count("SELECT uniqExact(record_id, version) FROM {db}.record_log"); got != n {
+				t.Fatalf("versions written = %d, want %d: re-read rows were stored again", got, n)
+			}
+			if got := e.count("SELECT count() FROM {db}.rejects"); got != 0 {
+				t.Fatalf("%d rejects", got)
+			}
+		})
 	}
 }

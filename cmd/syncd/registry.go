@@ -6,8 +6,10 @@ import (
 	"github.com/panjin-gov/syncd/internal/connectors/filedrop"
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
 	"github.com/panjin-gov/syncd/internal/connectors/kafka"
+	"github.com/panjin-gov/syncd/internal/connectors/sqlsrc"
 	"github.com/panjin-gov/syncd/internal/daemon"
 	"github.com/panjin-gov/syncd/internal/push"
+	"github.com/panjin-gov/syncd/internal/push/dbx"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 )
 
@@ -18,6 +20,9 @@ func registry() daemon.Registry {
 		Sources: map[string]daemon.SourceFactory{
 			"http": func(name string, c config.Source) (connectors.Source, error) {
 				return httpsrc.New(name, *c.HTTP, config.Secret)
+			},
+			"sql": func(name string, c config.Source) (connectors.Source, error) {
+				return sqlsrc.New(name, *c.SQL, config.Secret(c.SQL.DSNEnv))
 			},
 			"filedrop": func(name string, c config.Source) (connectors.Source, error) {
 				return filedrop.New(name, *c.FileDrop)
@@ -33,6 +38,9 @@ func registry() daemon.Registry {
 		Targets: map[string]daemon.TargetFactory{
 			"http": func(_ string, c config.Target) (push.Target, error) {
 				return httpjson.New(*c.HTTP, config.Secret)
+			},
+			"database": func(_ string, c config.Target) (push.Target, error) {
+				return dbx.New(*c.Database, config.Secret(c.Database.DSNEnv))
 			},
 		},
 	}

@@ -21,8 +21,10 @@ import (
 	"github.com/panjin-gov/syncd/internal/connectors/filedrop"
 	"github.com/panjin-gov/syncd/internal/connectors/httpsrc"
 	"github.com/panjin-gov/syncd/internal/connectors/kafka"
+	"github.com/panjin-gov/syncd/internal/connectors/sqlsrc"
 	"github.com/panjin-gov/syncd/internal/normalize"
 	"github.com/panjin-gov/syncd/internal/push"
+	"github.com/panjin-gov/syncd/internal/push/dbx"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 	"github.com/panjin-gov/syncd/internal/record"
 	"github.com/panjin-gov/syncd/internal/schedule"
@@ -79,19 +81,20 @@ type Housekeeping struct {
 
 // Source is one source system.
 type Source struct {
-	Type      string            `mapstructure:"type"` // http, filedrop, kafka
+	Type      string            `mapstructure:"type"` // http, sql, filedrop, kafka
 	Schedule  string            `mapstructure:"schedule"`
 	BatchSize int               `mapstructure:"batch_size"`
 	Retry     backoff.Policy    `mapstructure:"retry"`
 	HTTP      *httpsrc.Config   `mapstructure:"http"`
 	FileDrop  *filedrop.Config  `mapstructure:"filedrop"`
 	Kafka     *kafka.Config     `mapstructure:"kafka"`
+	SQL       *sqlsrc.Config    `mapstructure:"sql"`
 	Mapping   normalize.Mapping `mapstructure:"mapping"`
 }
 
 // Target is one upstream platform.
 type Target struct {
-	Type      string             `mapstructure:"type"` // http
+	Type      string             `mapstructure:"type"` // http, database
 	Schedule  string             `mapstructure:"schedule"`
 	BatchSize int                `mapstructure:"batch_size"`
 	Kinds     []string           `mapstructure:"kinds"` // record kinds it takes; empty = all
@@ -100,6 +103,7 @@ type Target struct {
 	Circuit   push.BreakerConfig `mapstructure:"circuit"`
 	RateLimit float64            `mapstructure:"rate_limit"` // records per second; 0 = no cap
 	HTTP      *httpjson.Config   `mapstructure:"http"`
+	Database  *dbx.Config        `mapstructure:"database"`
 }
 
 // File is the path the config was loaded from.
@@ -196,6 +200,9 @@ func (c *Config) applyDefaults() {
 		if s.Kafka != nil {
 			s.Kafka.SetDefaults()
 		}
+		if s.SQL != nil {
+			s.SQL.SetDefaults()
+		}
 		c.Sources[name] = s
 	}
 	for name, t := range c.Targets {
@@ -207,6 +214,9 @@ func (c *Config) applyDefaults() {
 		t.Retry.SetDefaults()
 		if t.HTTP != nil {
 			t.HTTP.SetDefaults()
+		}
+		if t.Database != nil {
+			t.Database.SetDefaults()
 		}
 		c.Targets[name] = t
 	}
@@ -284,8 +294,14 @@ func (c *Config) Validate() Problems {
 			} else {
 				add(key+".kafka", s.Kafka.Validate())
 			}
+		case "sql":
+			if s.SQL == nil {
+				add(key+".sql", errors.New("required for type sql"))
+			} else {
+				add(key+".sql", s.SQL.Validate())
+			}
 		default:
-			add(key+".type", fmt.Errorf("%q is not a known source type (http, filedrop, kafka)", s.Type))
+			add(key+".type", fmt.Errorf("%q is not a known source type (http, sql, filedrop, kafka)", s.Type))
 		}
 		add(key+".mapping", s.Mapping.Validate())
 	}
@@ -316,8 +332,14 @@ func (c *Config) Validate() Problems {
 			} else {
 				add(key+".http", t.HTTP.Validate())
 			}
+		case "database":
+			if t.Database == nil {
+				add(key+".database", errors.New("required for type database"))
+			} else {
+				add(key+".database", t.Database.Validate())
+			}
 		default:
-			add(key+".type", fmt.Errorf("%q is not a known target type (http)", t.Type))
+			add(key+".type", fmt.Errorf("%q is not a known target type (http, database)", t.Type))
 		}
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })

@@ -370,7 +370,7 @@ func (r *Runner) collectFeedback(ctx context.Context, fr FeedbackReader) (int, e
 		if err != nil {
 			return total, err
 		}
-		if len(receipts) == 0 {
+		if len(receipts) == 0 && next == cursor {
 			return total, nil
 		}
 		entries := make([]store.LedgerEntry, 0, len(receipts))
@@ -390,7 +390,8 @@ func (r *Runner) collectFeedback(ctx context.Context, fr FeedbackReader) (int, e
 			entries = append(entries, e)
 		}
 		// Ledger first, cursor second: a crash between them re-reads the
-		// same feedback, which writes the same outcomes again.
+		// same feedback, which writes the same outcomes again. (A page of
+		// only unknown keys writes nothing but still moves the cursor.)
 		if err := r.Ledger.WriteLedger(ctx, entries); err != nil {
 			return total, err
 		}

@@ -104,6 +104,12 @@ func (s *Store) Pending(ctx context.Context, target string, since time.Time, lim
 	return out, nil
 }
 
+// latestOrder orders a version's ledger entries to find its latest outcome.
+// attempt_at has one-second resolution, so within one second a final
+// outcome (accepted, rejected, skipped) wins over failed, and failed over
+// sent: feedback that arrives in the same second as the hand-over decides.
+const latestOrder = "toUInt64(attempt_at) * 4 + multiIf(outcome = 'sent', 0, outcome = 'failed', 1, 2)"
+
 // Delivered is what a target last accepted (or was handed, awaiting its
 // feedback) for a record.
 type Delivered struct {
@@ -121,7 +127,7 @@ func (s *Store) LastAccepted(ctx context.Context, target string, ids []string) (
 	out := make(map[string]Delivered, len(ids))
 	err := chunks(ids, func(part []string) error {
 		rows, err := s.conn.Query(ctx, "SELECT record_id, version, toString(op), toString(o) FROM ("+
-			"SELECT record_id, version, argMax(op, attempt_at) AS op, argMax(outcome, attempt_at) AS o FROM "+s.t("push_ledger")+
+			"SELECT record_id, version, argMax(op, "+latestOrder+") AS op, argMax(outcome, "+latestOrder+") AS o FROM "+s.t("push_ledger")+
 			" WHERE target = ? AND outcome IN ('accepted', 'sent', 'rejected') AND record_id IN ?"+
 			" GROUP BY record_id, version) WHERE o IN ('accepted', 'sent')", target, inList(part))
 		if err != nil {
@@ -158,7 +164,7 @@ type LedgerSummary struct {
 func (s *Store) Summary(ctx context.Context, target string, lastErrors int) (LedgerSummary, error) {
 	var sum LedgerSummary
 	rows, err := s.conn.Query(ctx, `SELECT toString(o), count() FROM (
-			SELECT argMax(outcome, attempt_at) AS o FROM `+s.t("push_ledger")+`
+			SELECT argMax(outcome, `+latestOrder+`) AS o FROM `+s.t("push_ledger")+`
 			WHERE target = ? GROUP BY record_id, version) GROUP BY o`, target)
 	if err != nil {
 		return sum, fmt.Errorf("ledger summary %s: %w", target, err)
@@ -192,7 +198,7 @@ func (s *Store) Summary(ctx context.Context, target string, lastErrors int) (Led
 	}
 	if sum.Sent > 0 {
 		if err := s.conn.QueryRow(ctx, `SELECT min(at) FROM (
-				SELECT argMax(outcome, attempt_at) AS o, max(attempt_at) AS at FROM `+s.t("push_ledger")+`
+				SELECT argMax(outcome, `+latestOrder+`) AS o, max(attempt_at) AS at FROM `+s.t("push_ledger")+`
 				WHERE target = ? GROUP BY record_id, version) WHERE o = 'sent'`, target).Scan(&sum.OldestSent); err != nil {
 			return sum, fmt.Errorf("ledger oldest sent %s: %w", target, err)
 		}
