@@ -10,6 +10,7 @@ import (
 	"github.com/panjin-gov/syncd/internal/daemon"
 	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/push/dbx"
+	"github.com/panjin-gov/syncd/internal/push/filex"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 )
 
@@ -38,6 +39,9 @@ func registry() daemon.Registry {
 		Targets: map[string]daemon.TargetFactory{
 			"http": func(_ string, c config.Target) (push.Target, error) {
 				return httpjson.New(*c.HTTP, config.Secret)
+			},
+			"file": func(_ string, c config.Target) (push.Target, error) {
+				return filex.New(*c.File)
 			},
 			"database": func(_ string, c config.Target) (push.Target, error) {
 				return dbx.New(*c.Database, config.Secret(c.Database.DSNEnv))

@@ -25,6 +25,7 @@ import (
 	"github.com/panjin-gov/syncd/internal/normalize"
 	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/push/dbx"
+	"github.com/panjin-gov/syncd/internal/push/filex"
 	"github.com/panjin-gov/syncd/internal/push/httpjson"
 	"github.com/panjin-gov/syncd/internal/record"
 	"github.com/panjin-gov/syncd/internal/schedule"
@@ -94,7 +95,7 @@ type Source struct {
 
 // Target is one upstream platform.
 type Target struct {
-	Type      string             `mapstructure:"type"` // http, database
+	Type      string             `mapstructure:"type"` // http, database, file
 	Schedule  string             `mapstructure:"schedule"`
 	BatchSize int                `mapstructure:"batch_size"`
 	Kinds     []string           `mapstructure:"kinds"` // record kinds it takes; empty = all
@@ -104,6 +105,7 @@ type Target struct {
 	RateLimit float64            `mapstructure:"rate_limit"` // records per second; 0 = no cap
 	HTTP      *httpjson.Config   `mapstructure:"http"`
 	Database  *dbx.Config        `mapstructure:"database"`
+	File      *filex.Config      `mapstructure:"file"`
 }
 
 // File is the path the config was loaded from.
@@ -217,6 +219,9 @@ func (c *Config) applyDefaults() {
 		}
 		if t.Database != nil {
 			t.Database.SetDefaults()
+		}
+		if t.File != nil {
+			t.File.SetDefaults()
 		}
 		c.Targets[name] = t
 	}
@@ -338,8 +343,14 @@ func (c *Config) Validate() Problems {
 			} else {
 				add(key+".database", t.Database.Validate())
 			}
+		case "file":
+			if t.File == nil {
+				add(key+".file", errors.New("required for type file"))
+			} else {
+				add(key+".file", t.File.Validate())
+			}
 		default:
-			add(key+".type", fmt.Errorf("%q is not a known target type (http, database)", t.Type))
+			add(key+".type", fmt.Errorf("%q is not a known target type (http, database, file)", t.Type))
 		}
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })

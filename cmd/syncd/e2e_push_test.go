@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/panjin-gov/syncd/internal/sandbox"
+)
+
+// A platform reached by file exchange: syncd writes GBK CSV batches with
+// manifests into the exchange folder; the simulated platform answers with
+// receipt files; a dry run before shows the same items and sends nothing.
+func TestFileExchangePlatform(t *testing.T) {
+	items := cleanItems(40)
+	items[5]["status"] = "撤销" // revoked before ever being sent: skipped
+	dir := t.TempDir()
+	e := newEnv(t, items, 20)
+	e.addTargets(fmt.Sprintf(`  exchange:
+    type: file
+    schedule: "@every 1h"
+    batch_size: 15
+    retry: {max_attempts: 3, initial: 10ms, max: 50ms}
+    file: {dir: %q, format: csv, encoding: gbk, receipt_timeout: 10s, poll_interval: 20ms}
+`, dir))
+	e.mustSyncd("pull", "discipline")
+
+	out := e.mustSyncd("push", "exchange", "--dry-run")
+	if !strings.Contains(out, "would send 39, would skip 1") || !strings.Contains(out, `"CF_WSH":"盘纪处〔2026〕1000号"`) {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.manifest.json")); len(m) != 0 {
+		t.Fatalf("dry run wrote %d batches", len(m))
+	}
+
+	platform := sandbox.NewFilePlatform(dir, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go platform.Run(ctx, 20*time.Millisecond)
+	out = e.mustSyncd("push", "exchange")
+	if !strings.Contains(out, "accepted 39") {
+		t.Fatalf("push:\n%s", out)
+	}
+	if h := platform.Holdings(); len(h) != 39 {
+		t.Fatalf("platform holds %d, want 39", len(h))
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "processed", "*.manifest.json")); len(m) != 3 {
+		t.Fatalf("%d batches processed, want 3 (39 items in batches of 15)", len(m))
+	}
+	out = e.mustSyncd("ledger", "exchange")
+	if !strings.Contains(out, "accepted 39") || !strings.Contains(out, "skipped  1") {
+		t.Fatalf("ledger:\n%s", out)
+	}
+}
+
+// addTargets appends target entries (YAML indented under targets:) to the
+// config, whose last section is targets.
+func (e *env) addTargets(yaml string) {
+	e.t.Helper()
+	f, err := os.OpenFile(e.cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(yaml); err != nil {
+		e.t.Fatal(err)
+	}
+}
