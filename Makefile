@@ -34,9 +34,10 @@ services-stop:
 dev-env:
 	scripts/dev-env.sh
 
-# Starts ClickHouse, the sandbox (simulated discipline system + provincial platform) and
-# `syncd run`; records flow within seconds. Ctrl-C stops syncd and the sandbox.
-run: build clickhouse-start dev-env
+# Starts ClickHouse, PostgreSQL, MariaDB, the sandbox (four simulated source systems, three
+# simulated platforms) and `syncd run`; records flow within seconds. Ctrl-C stops syncd and
+# the sandbox.
+run: build services dev-env
 	scripts/run-local.sh
 
 # Sets up what the tests need (ClickHouse, PostgreSQL, MariaDB) and runs go vet and every test.

@@ -15,11 +15,6 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
-
-	// The one syncd package a simulator uses: the app-key scheme must be the
-	// one syncd signs with, and httpauth holds it with known-answer tests
-	// (RFC 4231, GB/T 32905, GM/T 0042) that keep a shared bug from hiding.
-	"github.com/panjin-gov/syncd/internal/httpauth"
 )
 
 // Receipt codes of the national platform (错误代码). They differ from the
@@ -51,7 +46,8 @@ var natSubjectCategories = map[string]bool{"法人及非法人组织": true, "�
 // National simulates the national credit information sharing platform
 // (全国信用信息共享平台) reached in the GB/T 39443 service style: every request
 // is app-key signed (HMAC-SHA256, or HMAC-SM3 with NationalSM3) and checked
-// with httpauth's Verifier, including timestamp skew and nonce replay.
+// by the platform's own rule (natsig.go, written apart from syncd's signer),
+// including timestamp skew and nonce replay.
 // Batches come as JSON or XML in the envelopes syncd's httpjson target
 // writes; records are checked against the CF_ 2021 layout (DOMAIN.md) and
 // answered in the national receipt shape, in the request's format:
@@ -72,7 +68,7 @@ type National struct {
 	required     []string
 	maxLen       map[string]int
 	usccWarnOnly bool
-	verifier     *httpauth.Verifier
+	verifier     *natVerifier
 	faults       injector
 
 	mu       sync.Mutex
@@ -98,11 +94,11 @@ type NationalOption func(*National)
 // NationalSM3 makes the platform require HMAC-SM3 signatures (国密) instead
 // of HMAC-SHA256.
 func NationalSM3() NationalOption {
-	return func(n *National) { n.verifier = httpauth.NewVerifier(httpauth.AlgHMACSM3, 0) }
+	return func(n *National) { n.verifier = &natVerifier{sm3: true} }
 }
 
 // NationalMaxSkew sets how far a request's timestamp may be from the
-// platform's clock (default httpauth.DefaultMaxSkew).
+// platform's clock (default 5 minutes).
 func NationalMaxSkew(d time.Duration) NationalOption {
 	return func(n *National) { n.maxSkew = d }
 }
@@ -132,7 +128,7 @@ func NewNational(appKey, appSecret string, opts ...NationalOption) *National {
 	n := &National{
 		keys:     map[string]string{appKey: appSecret},
 		required: natDefaultRequired,
-		verifier: httpauth.NewVerifier(httpauth.AlgHMACSHA256, 0),
+		verifier: &natVerifier{},
 		holdings: make(map[string]Holding),
 		versions: make(map[string]uint64),
 		accepted: make(map[string]struct{}),
@@ -299,7 +295,7 @@ func (n *National) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secrets := func(k string) (string, bool) { s, ok := n.keys[k]; return s, ok }
-	if err := n.verifier.Verify(r, body, secrets, n.maxSkew); err != nil {
+	if err := n.verifier.verify(r, body, secrets, n.maxSkew); err != nil {
 		n.mu.Lock()
 		n.stats.Unauthorized++
 		log := n.log
