@@ -114,16 +114,10 @@ type Config struct {
 }
 
 // ReceiptShape says where the receipt file keeps its per-item answers and
-// what their fields are called (the same keys as the HTTP target's).
+// what their fields are called (the keys of the HTTP target's receipt), and
+// the file's batch-level fields.
 type ReceiptShape struct {
-	// ItemsPath is a dotted path to the list of answers; "." when the file
-	// is the list itself.
-	ItemsPath      string   `mapstructure:"items_path"`      // default "receipts"
-	KeyField       string   `mapstructure:"key_field"`       // default "key"
-	StatusField    string   `mapstructure:"status_field"`    // default "status"
-	AcceptedValues []string `mapstructure:"accepted_values"` // default ["accepted"], case-insensitive
-	CodeField      string   `mapstructure:"code_field"`      // default "code"
-	MessageField   string   `mapstructure:"message_field"`   // default "message"
+	push.ReceiptShape `mapstructure:",squash"`
 	// BatchIDField, when present in the file, must hold the batch id.
 	BatchIDField string `mapstructure:"batch_id_field"` // default "batch_id"
 	// ErrorField is a batch-level error; a receipt with one and no per-item
@@ -148,18 +142,12 @@ func (c *Config) SetDefaults() {
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
 	}
-	r := &c.Receipt
-	for _, f := range []struct {
-		p   *string
-		def string
-	}{{&r.ItemsPath, "receipts"}, {&r.KeyField, "key"}, {&r.StatusField, "status"}, {&r.CodeField, "code"},
-		{&r.MessageField, "message"}, {&r.BatchIDField, "batch_id"}, {&r.ErrorField, "error"}} {
-		if *f.p == "" {
-			*f.p = f.def
-		}
+	c.Receipt.ReceiptShape.SetDefaults()
+	if c.Receipt.BatchIDField == "" {
+		c.Receipt.BatchIDField = "batch_id"
 	}
-	if len(r.AcceptedValues) == 0 {
-		r.AcceptedValues = []string{"accepted"}
+	if c.Receipt.ErrorField == "" {
+		c.Receipt.ErrorField = "error"
 	}
 }
 
@@ -451,65 +439,22 @@ func parseReceipt(b []byte, batchID string, f ReceiptShape) ([]push.Receipt, err
 		return nil, errors.New("not JSON")
 	}
 	top, _ := doc.(map[string]any)
-	if id := scalar(top[f.BatchIDField]); id != "" && id != batchID {
+	if id := push.Scalar(top[f.BatchIDField]); id != "" && id != batchID {
 		return nil, fmt.Errorf("%s is %q, want %q", f.BatchIDField, id, batchID)
 	}
-	at := doc
-	if f.ItemsPath != "." {
-		for _, seg := range strings.Split(f.ItemsPath, ".") {
-			m, _ := at.(map[string]any)
-			at = m[seg]
+	if e := top[f.ErrorField]; e != nil {
+		if items, _ := f.Items(doc); len(items) == 0 {
+			b, _ := json.Marshal(e)
+			return nil, &refusal{msg: string(b)}
 		}
 	}
-	list, ok := at.([]any)
-	if !ok && at != nil {
-		return nil, fmt.Errorf("%s is not a list", f.ItemsPath)
-	}
-	if e := top[f.ErrorField]; e != nil && len(list) == 0 {
-		b, _ := json.Marshal(e)
-		return nil, &refusal{msg: string(b)}
-	}
-	out := make([]push.Receipt, 0, len(list))
-	for _, e := range list {
-		m, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
-		key := scalar(m[f.KeyField])
-		if key == "" {
-			continue
-		}
-		status := strings.TrimSpace(scalar(m[f.StatusField]))
-		accepted := slices.ContainsFunc(f.AcceptedValues, func(a string) bool { return strings.EqualFold(strings.TrimSpace(a), status) })
-		rc := push.Receipt{Key: key, Accepted: accepted, Code: scalar(m[f.CodeField]), Message: scalar(m[f.MessageField])}
-		if !accepted && rc.Code == "" && rc.Message == "" {
-			rc.Message = "status " + status
-		}
-		out = append(out, rc)
-	}
-	return out, nil
+	return f.Parse(doc)
 }
 
 // refusal is a receipt that answers the batch as a whole with an error.
 type refusal struct{ msg string }
 
 func (r *refusal) Error() string { return "batch refused: " + r.msg }
-
-// scalar renders a JSON scalar as text; objects, lists and null are "".
-func scalar(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		if x {
-			return "true"
-		}
-		return "false"
-	}
-	return ""
-}
 
 // render writes the batch file under a temp name in Dir and returns that
 // name, the manifest describing it and the items rejected locally.

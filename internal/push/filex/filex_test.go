@@ -364,7 +364,9 @@ func TestPermanentAndRefused(t *testing.T) {
 func TestReceiptFieldNames(t *testing.T) {
 	dir := t.TempDir()
 	tg := newTarget(t, filex.Config{Dir: dir, Receipt: filex.ReceiptShape{
-		ItemsPath: "result.data", KeyField: "ywbh", StatusField: "zt", CodeField: "cwdm", MessageField: "cwxx", BatchIDField: "pch", AcceptedValues: []string{"1", "成功"},
+		ReceiptShape: push.ReceiptShape{ItemsPath: "result.data", KeyField: "ywbh", StatusField: "zt", CodeField: "cwdm",
+			MessageField: "cwxx", AcceptedValues: []string{"1", "成功"}},
+		BatchIDField: "pch",
 	}})
 	platform(t, dir, filepath.Join(dir, "receipts"), func(sb seenBatch) any {
 		return map[string]any{"pch": sb.manifest.BatchID, "result": map[string]any{"data": []map[string]any{

@@ -89,16 +89,8 @@ type Config struct {
 	TokenEnv string `mapstructure:"token_env"`
 }
 
-// ReceiptShape says where a platform's answer keeps its per-record
-// receipts and what their fields are called.
-type ReceiptShape struct {
-	ItemsPath      string   `mapstructure:"items_path"`      // default "receipts"
-	KeyField       string   `mapstructure:"key_field"`       // default "key": the idempotency key sent
-	StatusField    string   `mapstructure:"status_field"`    // default "status"
-	AcceptedValues []string `mapstructure:"accepted_values"` // default ["accepted"]
-	CodeField      string   `mapstructure:"code_field"`      // default "code"
-	MessageField   string   `mapstructure:"message_field"`   // default "message"
-}
+// ReceiptShape is where the answer keeps its receipts (push.ReceiptShape).
+type ReceiptShape = push.ReceiptShape
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
@@ -109,14 +101,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Config.SetDefaults()
 	def(&c.Format, FormatJSON)
-	def(&c.Receipt.ItemsPath, "receipts")
-	def(&c.Receipt.KeyField, "key")
-	def(&c.Receipt.StatusField, "status")
-	def(&c.Receipt.CodeField, "code")
-	def(&c.Receipt.MessageField, "message")
-	if len(c.Receipt.AcceptedValues) == 0 {
-		c.Receipt.AcceptedValues = []string{"accepted"}
-	}
+	c.Receipt.SetDefaults()
 }
 
 // Validate checks the config without I/O.
@@ -150,9 +135,8 @@ func (c *Config) Validate() error {
 
 // Target is one platform's HTTP endpoint.
 type Target struct {
-	cfg      Config
-	accepted map[string]bool
-	client   *http.Client
+	cfg    Config
+	client *http.Client
 }
 
 var _ push.Target = (*Target)(nil)
@@ -173,11 +157,7 @@ func New(cfg Config, resolve func(envName string) string) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	accepted := make(map[string]bool, len(cfg.Receipt.AcceptedValues))
-	for _, v := range cfg.Receipt.AcceptedValues {
-		accepted[strings.TrimSpace(v)] = true
-	}
-	return &Target{cfg: cfg, accepted: accepted, client: client}, nil
+	return &Target{cfg: cfg, client: client}, nil
 }
 
 type wireRecord struct {
@@ -345,31 +325,7 @@ func (t *Target) receipts(raw []byte) ([]push.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	items, err := itemsAt(doc, t.cfg.Receipt.ItemsPath)
-	if err != nil {
-		return nil, err
-	}
-	sh := t.cfg.Receipt
-	out := make([]push.Receipt, 0, len(items))
-	for _, it := range items {
-		m, ok := it.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("a receipt at %q is not an object", sh.ItemsPath)
-		}
-		key := scalar(m[sh.KeyField])
-		if key == "" {
-			// Cannot be matched to a record; the record stays unfinished
-			// and is sent again next run.
-			continue
-		}
-		out = append(out, push.Receipt{
-			Key:      key,
-			Accepted: t.accepted[strings.TrimSpace(scalar(m[sh.StatusField]))],
-			Code:     scalar(m[sh.CodeField]),
-			Message:  scalar(m[sh.MessageField]),
-		})
-	}
-	return out, nil
+	return t.cfg.Receipt.Parse(doc)
 }
 
 // decodeAnswer reads a JSON or XML answer into maps, lists and strings.
@@ -389,69 +345,6 @@ func decodeAnswer(raw []byte) (any, error) {
 		return nil, fmt.Errorf("not JSON: %w", err)
 	}
 	return doc, nil
-}
-
-// itemsAt walks a dotted path and returns the list found there.
-func itemsAt(doc any, path string) ([]any, error) {
-	cur := doc
-	if path == "." {
-		path = "" // the answer itself is the list
-	}
-	for _, seg := range strings.Split(path, ".") {
-		if path == "" {
-			break
-		}
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("no receipts at %q: %q is inside a non-object", path, seg)
-		}
-		if cur, ok = m[seg]; !ok {
-			return nil, fmt.Errorf("no receipts at %q: no %q", path, seg)
-		}
-	}
-	switch x := cur.(type) {
-	case nil:
-		return nil, nil
-	case []any:
-		return x, nil
-	case string:
-		if strings.TrimSpace(x) == "" { // an empty XML wrapper, <receipts/>
-			return nil, nil
-		}
-	case map[string]any:
-		if len(x) == 1 {
-			for _, v := range x {
-				switch w := v.(type) {
-				case []any:
-					return w, nil
-				case map[string]any:
-					return []any{w}, nil
-				}
-			}
-		}
-		return []any{x}, nil // a lone receipt element
-	}
-	return nil, fmt.Errorf("receipts at %q are not a list", path)
-}
-
-// scalar renders a receipt field as text.
-func scalar(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case bool:
-		return strconv.FormatBool(x)
-	case map[string]any:
-		if s, ok := x["#text"].(string); ok {
-			return s
-		}
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // decodeXML turns an XML document into the value of its root element: an
