@@ -6,11 +6,14 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Faults says how badly a simulator behaves. The zero value is a healthy server.
@@ -208,4 +211,39 @@ func decodeFaults(w http.ResponseWriter, r *http.Request) (Faults, error) {
 		return Faults{}, fmt.Errorf("faults: %w", err)
 	}
 	return f, nil
+}
+
+// mountAdmin adds the admin endpoints every HTTP platform simulator serves:
+// GET /admin/holdings, GET /admin/stats, GET and POST /admin/faults.
+func mountAdmin(mux *http.ServeMux, holdings, stats func() any, in *injector, logger func() *zap.Logger) {
+	mux.HandleFunc("GET /admin/holdings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, holdings())
+	})
+	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, stats())
+	})
+	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, in.get())
+	})
+	mux.HandleFunc("POST /admin/faults", func(w http.ResponseWriter, r *http.Request) {
+		f, err := decodeFaults(w, r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		in.set(f)
+		logger().Info("faults set", zap.Float64("fail_rate", f.FailRate), zap.Duration("delay", f.Delay),
+			zap.Float64("drop_rate", f.DropRate), zap.Float64("reject_rate", f.RejectRate), zap.Int64("seed", f.Seed))
+		writeJSON(w, http.StatusOK, f)
+	})
+}
+
+// cloneHoldings copies holdings, data included, for a caller holding no lock.
+func cloneHoldings(h map[string]Holding) map[string]Holding {
+	out := make(map[string]Holding, len(h))
+	for k, v := range h {
+		v.Data = maps.Clone(v.Data)
+		out[k] = v
+	}
+	return out
 }

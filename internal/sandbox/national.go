@@ -160,12 +160,7 @@ func (n *National) Faults() Faults { return n.faults.get() }
 func (n *National) Holdings() map[string]Holding {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make(map[string]Holding, len(n.holdings))
-	for k, h := range n.holdings {
-		h.Data = maps.Clone(h.Data)
-		out[k] = h
-	}
-	return out
+	return cloneHoldings(n.holdings)
 }
 
 // Stats returns the counters so far.
@@ -183,26 +178,7 @@ func (n *National) Stats() NationalStats {
 func (n *National) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/report", n.serveReport)
-	mux.HandleFunc("GET /admin/holdings", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Holdings())
-	})
-	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Stats())
-	})
-	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, n.Faults())
-	})
-	mux.HandleFunc("POST /admin/faults", func(w http.ResponseWriter, r *http.Request) {
-		f, err := decodeFaults(w, r)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		n.SetFaults(f)
-		n.logger().Info("faults set", zap.Float64("fail_rate", f.FailRate), zap.Duration("delay", f.Delay),
-			zap.Float64("drop_rate", f.DropRate), zap.Float64("reject_rate", f.RejectRate), zap.Int64("seed", f.Seed))
-		writeJSON(w, http.StatusOK, f)
-	})
+	mountAdmin(mux, func() any { return n.Holdings() }, func() any { return n.Stats() }, &n.faults, n.logger)
 	return mux
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"hash/fnv"
 	"io"
-	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -113,12 +112,7 @@ func (p *Platform) Faults() Faults { return p.faults.get() }
 func (p *Platform) Holdings() map[string]Holding {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make(map[string]Holding, len(p.holdings))
-	for k, h := range p.holdings {
-		h.Data = maps.Clone(h.Data)
-		out[k] = h
-	}
-	return out
+	return cloneHoldings(p.holdings)
 }
 
 // Stats returns the counters so far.
@@ -136,26 +130,7 @@ func (p *Platform) Stats() Stats {
 func (p *Platform) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/records", p.serveRecords)
-	mux.HandleFunc("GET /admin/holdings", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, p.Holdings())
-	})
-	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, p.Stats())
-	})
-	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, p.Faults())
-	})
-	mux.HandleFunc("POST /admin/faults", func(w http.ResponseWriter, r *http.Request) {
-		f, err := decodeFaults(w, r)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		p.SetFaults(f)
-		p.logger().Info("faults set", zap.Float64("fail_rate", f.FailRate), zap.Duration("delay", f.Delay),
-			zap.Float64("drop_rate", f.DropRate), zap.Float64("reject_rate", f.RejectRate), zap.Int64("seed", f.Seed))
-		writeJSON(w, http.StatusOK, f)
-	})
+	mountAdmin(mux, func() any { return p.Holdings() }, func() any { return p.Stats() }, &p.faults, p.logger)
 	return mux
 }
 

@@ -22,14 +22,11 @@ package kafka
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,6 +38,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/panjin-gov/syncd/internal/connectors"
+	"github.com/panjin-gov/syncd/internal/httpauth"
 	"github.com/panjin-gov/syncd/internal/record"
 )
 
@@ -61,13 +59,9 @@ const joinTimeout = 30 * time.Second
 // to a second.
 const commitBackoff = 50 * time.Millisecond
 
-// TLSConfig is the client TLS of a Kafka source.
-type TLSConfig struct {
-	CAFile             string `mapstructure:"ca_file"`
-	CertFile           string `mapstructure:"cert_file"`
-	KeyFile            string `mapstructure:"key_file"`
-	InsecureSkipVerify bool   `mapstructure:"insecure_skip_verify"`
-}
+// TLSConfig is the client TLS of a Kafka source: the same keys as an HTTP
+// source's (ca_file, cert_file, key_file, server_name, insecure_skip_verify).
+type TLSConfig = httpauth.TLS
 
 // SASLConfig is the SASL authentication of a Kafka source.
 type SASLConfig struct {
@@ -152,8 +146,10 @@ func (c *Config) Validate() error {
 		// room for a round trip; brokers refuse it anyway.
 		errs = append(errs, fmt.Errorf("session_timeout: %s is below 1s", c.SessionTimeout))
 	}
-	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
-		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	if t := c.TLS; t != nil {
+		if err := t.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if s := c.SASL; s != nil {
 		switch s.Mechanism {
@@ -209,7 +205,7 @@ func New(name string, cfg Config, saslPassword string) (*Source, error) {
 	dialer := &kafkago.Dialer{Timeout: 10 * time.Second, DualStack: true}
 	transport := &kafkago.Transport{DialTimeout: 10 * time.Second, ClientID: "syncd"}
 	if cfg.TLS != nil {
-		tc, err := tlsConfig(cfg.TLS)
+		tc, err := cfg.TLS.ClientConfig()
 		if err != nil {
 			return nil, err
 		}
@@ -245,29 +241,6 @@ func New(name string, cfg Config, saslPassword string) (*Source, error) {
 	})
 	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport}
 	return &Source{name: name, cfg: cfg, reader: r, client: client, transport: transport, next: map[int]int64{}}, nil
-}
-
-func tlsConfig(t *TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 func mechanism(s *SASLConfig, password string) (sasl.Mechanism, error) {
