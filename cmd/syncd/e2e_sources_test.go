@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panjin-gov/syncd/internal/normalize"
 	"github.com/panjin-gov/syncd/internal/testdb"
 )
 
@@ -126,5 +127,38 @@ func TestSQLKillBetweenStoreAndCursor(t *testing.T) {
 				t.Fatalf("%d rejects", got)
 			}
 		})
+	}
+}
+
+// One decision reported by two systems, one naming the issuing authority
+// and the other giving only its code, is one record once the shared
+// authorities directory links the two.
+func TestAuthoritiesDirectoryJoinsSources(t *testing.T) {
+	body := "11211100MB0001234"
+	c, _ := normalize.USCCCheckChar(body)
+	code := body + string(c)
+	items := cleanItems(1) // names the authority 中共盘锦市纪律检查委员会, no code
+	dir := t.TempDir()
+	e := newEnvWith(t, items, 10, fmt.Sprintf(`  hr:
+    type: filedrop
+    schedule: "@every 1h"
+    filedrop: {dir: %q, pattern: "*.csv", settle_time: 1ms}
+    mapping:
+      kind: disciplinary_action
+      fields: {doc_no: wh, subject_name: xm, category: cf, decision_date: rq, authority_uscc: jgdm}
+      constants: {subject_type: civil_servant}`, dir))
+	e.addTargets(fmt.Sprintf("authorities:\n  - {name: 中共盘锦市纪律检查委员会, uscc: %s, aliases: [盘锦市纪委]}\n", code))
+	csv := "wh,xm,cf,rq,jgdm\n盘纪处[2026]1000号,测试人员0,警告,2026-03-05," + code + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	e.mustSyncd("pull", "discipline")
+	e.mustSyncd("pull", "hr")
+	if n := e.count("SELECT uniqExact(record_id) FROM {db}.records"); n != 1 {
+		t.Fatalf("%d records for one decision from two sources", n)
+	}
+	if n := e.count("SELECT count() FROM {db}.records WHERE authority_uscc = '" + code + "' AND authority_name = '中共盘锦市纪律检查委员会'"); n == 0 {
+		t.Fatal("the directory did not complete the authority's name and code")
 	}
 }

@@ -42,8 +42,12 @@ type Config struct {
 	Sources      map[string]Source `mapstructure:"sources"`
 	Targets      map[string]Target `mapstructure:"targets"`
 	Housekeeping Housekeeping      `mapstructure:"housekeeping"`
-	Shutdown     Shutdown          `mapstructure:"shutdown"`
-	file         string
+	// Authorities is the directory of issuing authorities (name ↔ 统一社会信用代码,
+	// aliases) shared by every source's mapping, so one decision reported
+	// under a name by one source and a code by another is one record.
+	Authorities normalize.Authorities `mapstructure:"authorities"`
+	Shutdown    Shutdown              `mapstructure:"shutdown"`
+	file        string
 }
 
 // Log chooses the log format and level.
@@ -259,6 +263,7 @@ func (c *Config) Validate() Problems {
 		add("timezone", fmt.Errorf("%q is not a known time zone", c.Timezone))
 	}
 	add("clickhouse", c.ClickHouse.Validate())
+	add("authorities", c.Authorities.Validate())
 	if c.Housekeeping.Schedule != "" {
 		if _, err := schedule.Parser.Parse(c.Housekeeping.Schedule); err != nil {
 			add("housekeeping.schedule", err)

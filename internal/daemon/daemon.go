@@ -73,7 +73,7 @@ func Open(ctx context.Context, cfg *config.Config, reg Registry, log *zap.Logger
 		d.breakers[name] = push.NewBreaker(tc.Circuit)
 	}
 	for name, sc := range cfg.Sources {
-		n, err := normalize.New(name, sc.Mapping, p)
+		n, err := normalize.New(name, sc.Mapping, p, normalize.WithAuthorities(cfg.Authorities))
 		if err != nil {
 			return nil, fmt.Errorf("%s: sources.%s.mapping: %w", cfg.File(), name, err)
 		}
@@ -97,7 +97,7 @@ func NewNormalizer(cfg *config.Config, source string) (*normalize.Normalizer, er
 	if err != nil {
 		return nil, err
 	}
-	return normalize.New(source, sc.Mapping, p)
+	return normalize.New(source, sc.Mapping, p, normalize.WithAuthorities(cfg.Authorities))
 }
 
 // protector builds the ID-number protector from keys in the environment.
