@@ -263,7 +263,13 @@ func (c *Config) Validate() Problems {
 		add("timezone", fmt.Errorf("%q is not a known time zone", c.Timezone))
 	}
 	add("clickhouse", c.ClickHouse.Validate())
-	add("authorities", c.Authorities.Validate())
+	if err := c.Authorities.Validate(); err != nil {
+		// Its messages already start with "authorities[i].field".
+		for _, e := range flatten(err) {
+			k, msg, _ := strings.Cut(e.Error(), ": ")
+			ps = append(ps, Problem{File: c.file, Key: k, Msg: msg})
+		}
+	}
 	if c.Housekeeping.Schedule != "" {
 		if _, err := schedule.Parser.Parse(c.Housekeeping.Schedule); err != nil {
 			add("housekeeping.schedule", err)
