@@ -373,15 +373,24 @@ func (r *Runner) collectFeedback(ctx context.Context, fr FeedbackReader) (int, e
 		if len(receipts) == 0 && next == cursor {
 			return total, nil
 		}
+		ops, err := r.feedbackOps(ctx, receipts)
+		if err != nil {
+			return total, err
+		}
 		entries := make([]store.LedgerEntry, 0, len(receipts))
 		now := time.Now()
 		for _, rc := range receipts {
 			id, version, ok := ParseKey(rc.Key)
-			if !ok || rc.Pending {
-				r.Log.Warn("platform feedback with an unknown key ignored", zap.String("key", rc.Key))
+			op := rc.Op
+			if op == "" {
+				op = ops[rc.Key]
+			}
+			if !ok || rc.Pending || op == "" {
+				// Not a version this target was sent: nothing to record.
+				r.Log.Warn("platform feedback for a key never sent ignored", zap.String("key", rc.Key))
 				continue
 			}
-			e := store.LedgerEntry{Target: r.Name, RecordID: id, Version: version, Op: rc.Op, AttemptAt: now, BatchID: "feedback"}
+			e := store.LedgerEntry{Target: r.Name, RecordID: id, Version: version, Op: op, AttemptAt: now, BatchID: "feedback"}
 			if rc.Accepted {
 				e.Outcome = store.Accepted
 			} else {
@@ -402,4 +411,29 @@ func (r *Runner) collectFeedback(ctx context.Context, fr FeedbackReader) (int, e
 		r.Log.Info("platform feedback recorded", zap.Int("receipts", len(entries)))
 		cursor = next
 	}
+}
+
+// feedbackOps finds, for feedback receipts that do not carry their op, the
+// op the version was sent as, from the ledger.
+func (r *Runner) feedbackOps(ctx context.Context, receipts []Receipt) (map[string]store.Op, error) {
+	var ids []string
+	for _, rc := range receipts {
+		if rc.Op == "" {
+			if id, _, ok := ParseKey(rc.Key); ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	ops := map[string]store.Op{}
+	if len(ids) == 0 {
+		return ops, nil
+	}
+	sent, err := r.Ledger.LastAccepted(ctx, r.Name, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, d := range sent {
+		ops[Key(id, d.Version)] = d.Op
+	}
+	return ops, nil
 }

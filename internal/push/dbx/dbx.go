@@ -320,10 +320,8 @@ func (t *Target) Feedback(ctx context.Context, cursor string, max int) ([]push.R
 		next = strconv.FormatInt(id, 10)
 		rc := push.Receipt{Key: key, Code: code.String, Message: msg.String, Op: t.opFor[op.String]}
 		rc.Accepted = slices.Contains(c.AcceptedValues, status.String)
-		if rc.Op == "" {
-			// Feedback for a key syncd never wrote: skip it, but move past it.
-			continue
-		}
+		// rc.Op is empty when the platform already removed the front row:
+		// the runner finds the op in the ledger.
 		out = append(out, rc)
 	}
 	if err := rows.Err(); err != nil {

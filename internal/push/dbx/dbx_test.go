@@ -221,3 +221,43 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// A platform that clears its front table once it has read the rows still
+// has its feedback recorded: the op comes from the ledger.
+func TestFeedbackAfterFrontRowsAreCleared(t *testing.T) {
+	ctx := context.Background()
+	dsn, db := testdb.Postgres(t)
+	platform, err := sandbox.NewFrontDB(ctx, db, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.New(t)
+	if err := st.InsertRecords(ctx, records(12, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := dbx.New(dbx.Config{Driver: "postgres", DSNEnv: "X"}, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	layout, _ := push.Profile{Base: "liaoning"}.Compile()
+	r := func() *push.Runner {
+		return &push.Runner{Name: "liaoning", Target: tg, Ledger: st, Layout: layout, BatchSize: 5, SafetyLag: time.Second,
+			Retry: backoff.Policy{MaxAttempts: 1, Initial: time.Millisecond, Max: time.Millisecond}, Log: zap.NewNop()}
+	}
+	if s, err := r().Run(ctx); err != nil || s.Sent != 12 {
+		t.Fatalf("send: %+v %v", s, err)
+	}
+	if _, err := platform.Process(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Exec(t, db, "DELETE FROM xy_sjjh")
+	s, err := r().Run(ctx)
+	if err != nil || s.Feedback != 12 {
+		t.Fatalf("feedback run: %+v %v", s, err)
+	}
+	sum, _ := st.Summary(ctx, "liaoning", 5)
+	if sum.Accepted != 11 || sum.Rejected != 1 || sum.Sent != 0 {
+		t.Fatalf("ledger %+v", sum)
+	}
+}
