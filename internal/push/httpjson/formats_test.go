@@ -2,6 +2,7 @@ package httpjson_test
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -274,5 +275,49 @@ func TestConfig(t *testing.T) {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v validated", bad)
 		}
+	}
+}
+
+// A platform whose interface document names the request parts its own way
+// (pch, sjlb, ywid, czlx I/U/D, fields beside them) is reached by config.
+func TestCustomRequestEnvelope(t *testing.T) {
+	var got map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		recs, _ := got["sjlb"].([]any)
+		var out []map[string]any
+		for _, x := range recs {
+			m := x.(map[string]any)
+			out = append(out, map[string]any{"ywid": m["ywid"], "zt": "1"})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"jg": out})
+	}))
+	defer srv.Close()
+	cfg := httpjson.Config{URL: srv.URL,
+		Request: httpjson.Envelope{BatchIDField: "pch", RecordsField: "sjlb", KeyField: "ywid", OpField: "czlx",
+			RecordIDField: "-", VersionField: "-", DataField: ".", OpValues: map[string]string{"add": "I", "withdraw": "D"}},
+		Receipt: push.ReceiptShape{ItemsPath: "jg", KeyField: "ywid", StatusField: "zt", AcceptedValues: []string{"1"}},
+	}
+	tg, err := httpjson.New(cfg, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := tg.Send(context.Background(), "b7", items())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || !rs[0].Accepted || !rs[1].Accepted {
+		t.Fatalf("receipts %+v", rs)
+	}
+	recs := got["sjlb"].([]any)
+	first, second := recs[0].(map[string]any), recs[1].(map[string]any)
+	if got["pch"] != "b7" || first["ywid"] != "abc:3" || first["czlx"] != "I" || first["CF_WSH"] != "盘纪处〔2026〕1号" ||
+		second["czlx"] != "D" || first["record_id"] != nil || first["version"] != nil || first["data"] != nil {
+		t.Fatalf("request body %v", got)
+	}
+	bad := httpjson.Config{URL: srv.URL, Request: httpjson.Envelope{KeyField: "-", OpValues: map[string]string{"delete": "D"}}}
+	bad.SetDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "request.op_values.delete") || !strings.Contains(err.Error(), "cannot be left out") {
+		t.Fatalf("bad envelope: %v", err)
 	}
 }

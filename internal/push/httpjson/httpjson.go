@@ -56,6 +56,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -83,10 +84,65 @@ type Config struct {
 	URL     string       `mapstructure:"url"`
 	Format  string       `mapstructure:"format"` // json (default) or xml
 	Receipt ReceiptShape `mapstructure:"receipt"`
+	// Request names the parts of the request body, for platforms whose
+	// interface document fixes other names.
+	Request Envelope `mapstructure:"request"`
 	// TokenEnv is the older way to name the bearer token's environment
 	// variable, kept working: auth.type bearer with this auth.token_env,
 	// except that an unset variable means no auth, as it always did.
 	TokenEnv string `mapstructure:"token_env"`
+}
+
+// Envelope names the parts of a request:
+//
+//	{"<batch_id_field>": "...", "<records_field>": [
+//	  {"<key_field>": "id:3", "<op_field>": "<op value>", "<record_id_field>": "id",
+//	   "<version_field>": 3, "<data_field>": {<profile fields>}}]}
+//
+// data_field "." puts the profile's fields beside the others; a field name
+// "-" leaves that part out. In XML the batch id is the root's id attribute
+// and the others are attributes of each record element.
+type Envelope struct {
+	BatchIDField  string            `mapstructure:"batch_id_field"`  // default batch_id
+	RecordsField  string            `mapstructure:"records_field"`   // default records
+	KeyField      string            `mapstructure:"key_field"`       // default key
+	OpField       string            `mapstructure:"op_field"`        // default op
+	RecordIDField string            `mapstructure:"record_id_field"` // default record_id
+	VersionField  string            `mapstructure:"version_field"`   // default version
+	DataField     string            `mapstructure:"data_field"`      // default data
+	OpValues      map[string]string `mapstructure:"op_values"`       // add/update/withdraw → the platform's words; default the same
+}
+
+func (e *Envelope) setDefaults() {
+	for _, f := range []struct {
+		p   *string
+		def string
+	}{{&e.BatchIDField, "batch_id"}, {&e.RecordsField, "records"}, {&e.KeyField, "key"}, {&e.OpField, "op"},
+		{&e.RecordIDField, "record_id"}, {&e.VersionField, "version"}, {&e.DataField, "data"}} {
+		if *f.p == "" {
+			*f.p = f.def
+		}
+	}
+}
+
+func (e *Envelope) validate() []error {
+	var errs []error
+	for _, op := range slices.Sorted(maps.Keys(e.OpValues)) {
+		if op != "add" && op != "update" && op != "withdraw" {
+			errs = append(errs, fmt.Errorf("request.op_values.%s: not an op (add, update, withdraw)", op))
+		}
+	}
+	if e.KeyField == "-" || e.OpField == "-" || e.RecordsField == "-" || e.RecordsField == "." {
+		errs = append(errs, errors.New("request: key_field, op_field and records_field cannot be left out"))
+	}
+	return errs
+}
+
+func (e *Envelope) op(op string) string {
+	if v := e.OpValues[op]; v != "" {
+		return v
+	}
+	return op
 }
 
 // ReceiptShape is where the answer keeps its receipts (push.ReceiptShape).
@@ -102,6 +158,7 @@ func (c *Config) SetDefaults() {
 	c.Config.SetDefaults()
 	def(&c.Format, FormatJSON)
 	c.Receipt.SetDefaults()
+	c.Request.setDefaults()
 }
 
 // Validate checks the config without I/O.
@@ -118,6 +175,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("format: %q is not json or xml", c.Format))
 	}
+	errs = append(errs, c.Request.validate()...)
 	for _, seg := range strings.Split(c.Receipt.ItemsPath, ".") {
 		if c.Receipt.ItemsPath != "" && c.Receipt.ItemsPath != "." && seg == "" {
 			errs = append(errs, fmt.Errorf("receipt.items_path: %q has an empty segment", c.Receipt.ItemsPath))
@@ -160,13 +218,6 @@ func New(cfg Config, resolve func(envName string) string) (*Target, error) {
 	return &Target{cfg: cfg, client: client}, nil
 }
 
-type wireRecord struct {
-	Key      string         `json:"key"`
-	Op       string         `json:"op"`
-	RecordID string         `json:"record_id"`
-	Version  uint64         `json:"version"`
-	Data     map[string]any `json:"data,omitempty"`
-}
 
 // Send posts one batch. 5xx, 429 and transport errors are transient; other
 // non-200 answers are permanent (push.ErrPermanent).
@@ -177,10 +228,10 @@ func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([
 		contentType string
 	)
 	if t.cfg.Format == FormatXML {
-		buf, err = encodeXML(batchID, items)
+		buf, err = encodeXML(&t.cfg.Request, batchID, items)
 		contentType = "application/xml; charset=utf-8"
 	} else {
-		buf, err = encodeJSON(batchID, items)
+		buf, err = encodeJSON(&t.cfg.Request, batchID, items)
 		contentType = "application/json; charset=utf-8"
 	}
 	if err != nil {
@@ -221,18 +272,36 @@ func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([
 	return out, nil
 }
 
-func encodeJSON(batchID string, items []push.Item) ([]byte, error) {
-	body := struct {
-		BatchID string       `json:"batch_id"`
-		Records []wireRecord `json:"records"`
-	}{BatchID: batchID, Records: make([]wireRecord, len(items))}
+func encodeJSON(e *Envelope, batchID string, items []push.Item) ([]byte, error) {
+	records := make([]map[string]any, len(items))
 	for i, it := range items {
-		body.Records[i] = wireRecord{Key: it.Key, Op: string(it.Op), RecordID: it.Record.RecordID, Version: it.Record.Version, Data: it.Data}
+		r := make(map[string]any, len(it.Data)+4)
+		if e.DataField == "." {
+			for k, v := range it.Data {
+				r[k] = v
+			}
+		} else if e.DataField != "-" && it.Data != nil {
+			r[e.DataField] = it.Data
+		}
+		set := func(field string, v any) {
+			if field != "-" {
+				r[field] = v
+			}
+		}
+		set(e.RecordIDField, it.Record.RecordID)
+		set(e.VersionField, it.Record.Version)
+		set(e.KeyField, it.Key)
+		set(e.OpField, e.op(string(it.Op)))
+		records[i] = r
+	}
+	body := map[string]any{e.RecordsField: records}
+	if e.BatchIDField != "-" {
+		body[e.BatchIDField] = batchID
 	}
 	return json.Marshal(body)
 }
 
-func encodeXML(batchID string, items []push.Item) ([]byte, error) {
+func encodeXML(e *Envelope, batchID string, items []push.Item) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	enc := xml.NewEncoder(&b)
@@ -242,10 +311,13 @@ func encodeXML(batchID string, items []push.Item) ([]byte, error) {
 		return nil, err
 	}
 	for _, it := range items {
-		rec := xml.StartElement{Name: xml.Name{Local: "record"}, Attr: []xml.Attr{
-			attr("op", string(it.Op)), attr("key", it.Key),
-			attr("record_id", it.Record.RecordID), attr("version", strconv.FormatUint(it.Record.Version, 10)),
-		}}
+		rec := xml.StartElement{Name: xml.Name{Local: "record"}}
+		for _, a := range [][2]string{{e.OpField, e.op(string(it.Op))}, {e.KeyField, it.Key},
+			{e.RecordIDField, it.Record.RecordID}, {e.VersionField, strconv.FormatUint(it.Record.Version, 10)}} {
+			if a[0] != "-" {
+				rec.Attr = append(rec.Attr, attr(a[0], a[1]))
+			}
+		}
 		if err := enc.EncodeToken(rec); err != nil {
 			return nil, err
 		}
