@@ -165,7 +165,54 @@ func (s *World) Handler() http.Handler {
 		w.Write(b)
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.mountPlatformAdmin(mux)
 	return mux
+}
+
+// mountPlatformAdmin serves the non-HTTP platforms' holdings and fault
+// switches: /liaoning/admin/{holdings,faults}, /exchange/admin/{holdings,faults}.
+func (s *World) mountPlatformAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /liaoning/admin/holdings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.liaoning.Holdings())
+	})
+	mux.HandleFunc("POST /liaoning/admin/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f struct {
+			RejectRate *float64 `json:"reject_rate"`
+			Silent     *bool    `json:"silent"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if f.RejectRate != nil {
+			if *f.RejectRate < 0 || *f.RejectRate > 1 {
+				writeError(w, http.StatusBadRequest, "reject_rate not in [0, 1]")
+				return
+			}
+			s.liaoning.SetRejectRate(*f.RejectRate)
+		}
+		if f.Silent != nil {
+			s.liaoning.SetSilent(*f.Silent)
+		}
+		s.log.Info("liaoning faults set", zap.Any("faults", f))
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	mux.HandleFunc("GET /exchange/admin/holdings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.exchange.Holdings())
+	})
+	mux.HandleFunc("POST /exchange/admin/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f FileFaults
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if err := f.Validate(); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		s.exchange.SetFaults(f)
+		writeJSON(w, http.StatusOK, f)
+	})
 }
 
 // PlatformStats counts what each platform holds and has seen.
