@@ -218,7 +218,6 @@ func New(cfg Config, resolve func(envName string) string) (*Target, error) {
 	return &Target{cfg: cfg, client: client}, nil
 }
 
-
 // Send posts one batch. 5xx, 429 and transport errors are transient; other
 // non-200 answers are permanent (push.ErrPermanent).
 func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([]push.Receipt, error) {
