@@ -3,15 +3,19 @@
 //
 // It owns the pull lifecycle (retries, backoff, batching, ordering); the
 // connector only reads and the store only writes. Fetching and normalizing
-// run one batch ahead of storing, with a channel of one batch between them,
-// so the source and ClickHouse work at the same time without unbounded
-// buffering.
+// run one batch ahead of storing, handing batches over one at a time, so the
+// source and ClickHouse work at the same time with at most two batches in
+// memory: the one being stored and the one being prepared. A batch is
+// normalized by several workers and reassembled in source order.
 package ingest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,9 +34,17 @@ type Store interface {
 	SaveCursor(ctx context.Context, name, value string) error
 }
 
-// Normalizer turns raw payloads into canonical records or rejects.
+// Normalizer turns raw payloads into canonical records or rejects. With
+// Runner.Workers other than 1 it is called from several goroutines at once.
 type Normalizer interface {
 	Normalize(raw *record.Raw, now time.Time) (record.Record, *record.Reject)
+}
+
+// HashedNormalizer is implemented by a Normalizer that can take the raw
+// payload's hash (record.Raw.Hash, which the runner computes to store the
+// payload) instead of hashing the payload again.
+type HashedNormalizer interface {
+	NormalizeHashed(raw *record.Raw, rawHash string, now time.Time) (record.Record, *record.Reject)
 }
 
 // Redactor is implemented by a Normalizer that can mask a person's ID
@@ -61,8 +73,11 @@ type Runner struct {
 	// stored raw payloads and rejects.
 	Sealer    Sealer
 	BatchSize int
-	Retry     backoff.Policy
-	Log       *zap.Logger
+	// Workers normalize a batch in parallel (0 = GOMAXPROCS). The
+	// Normalizer, Redactor and Sealer must then be safe for concurrent use.
+	Workers int
+	Retry   backoff.Policy
+	Log     *zap.Logger
 	// MaxBatches stops a run after that many batches (0 = until caught up),
 	// so one pull job cannot starve the others on a huge backlog.
 	MaxBatches int
@@ -116,7 +131,9 @@ func (r *Runner) Run(ctx context.Context) (Stats, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ready := make(chan prepared, 1)
+	// Unbuffered: the producer prepares the next batch while this one is
+	// stored, and no further.
+	ready := make(chan prepared)
 	go r.produce(ctx, cur, ready)
 
 	for p := range ready {
@@ -172,39 +189,17 @@ func (r *Runner) produce(ctx context.Context, cur string, out chan<- prepared) {
 					zap.Duration("wait", wait), zap.Error(err))
 			})
 		if err != nil {
-			out <- prepared{err: fmt.Errorf("pull %s batch %d: %w", r.Name, n, err)}
+			select {
+			case out <- prepared{err: fmt.Errorf("pull %s batch %d: %w", r.Name, n, err)}:
+			case <-ctx.Done():
+			}
 			return
 		}
 		if len(b.Records) == 0 && b.Token == nil {
 			return
 		}
-		p := prepared{n: n, fetched: b, raws: make([]store.Raw, len(b.Records))}
-		now := time.Now()
-		redactor, _ := r.Normalizer.(Redactor)
-		for i := range b.Records {
-			raw := &b.Records[i]
-			stored := store.Raw{Raw: *raw, Hash: raw.Hash()}
-			if redactor != nil && r.Sealer != nil {
-				if shown, had := redactor.Redact(raw); had {
-					stored.Payload, stored.Sealed = shown, r.Sealer.SealBytes(raw.Payload)
-				}
-			}
-			p.raws[i] = stored
-			if raw.Problem != "" {
-				p.rejects = append(p.rejects, record.Reject{
-					Source: raw.Source, SourceKey: raw.Key, Reason: ReasonBadSourceItem, Message: raw.Problem,
-					Payload: stored.Payload, PayloadSealed: stored.Sealed, RawHash: stored.Hash, RejectedAt: now,
-				})
-				continue
-			}
-			rec, rej := r.Normalizer.Normalize(raw, now)
-			if rej != nil {
-				rej.Payload, rej.PayloadSealed = stored.Payload, stored.Sealed
-				p.rejects = append(p.rejects, *rej)
-				continue
-			}
-			p.recs = append(p.recs, rec)
-		}
+		p := prepared{n: n, fetched: b}
+		r.prepare(&p, time.Now())
 		select {
 		case out <- p:
 		case <-ctx.Done():
@@ -214,6 +209,92 @@ func (r *Runner) produce(ctx context.Context, cur string, out chan<- prepared) {
 			return
 		}
 		cur = b.Next
+	}
+}
+
+// workerChunk is how many payloads a normalize worker takes at a time:
+// small enough to balance uneven payloads, large enough to keep the shared
+// counter cold.
+const workerChunk = 64
+
+// prepare turns the fetched payloads of p into the raws to store and the
+// records and rejects they become, in fetch order, on r.Workers goroutines.
+func (r *Runner) prepare(p *prepared, now time.Time) {
+	raws := p.fetched.Records
+	p.raws = make([]store.Raw, len(raws))
+	recs := make([]record.Record, len(raws))
+	rejs := make([]*record.Reject, len(raws)) // nil where recs holds the outcome
+	redactor, _ := r.Normalizer.(Redactor)
+	hashed, _ := r.Normalizer.(HashedNormalizer)
+	one := func(i int) {
+		raw := &raws[i]
+		stored := store.Raw{Raw: *raw, Hash: raw.Hash()}
+		if redactor != nil && r.Sealer != nil {
+			if shown, had := redactor.Redact(raw); had {
+				stored.Payload, stored.Sealed = shown, r.Sealer.SealBytes(raw.Payload)
+			}
+		}
+		p.raws[i] = stored
+		if raw.Problem != "" {
+			rejs[i] = &record.Reject{
+				Source: raw.Source, SourceKey: raw.Key, Reason: ReasonBadSourceItem, Message: raw.Problem,
+				Payload: stored.Payload, PayloadSealed: stored.Sealed, RawHash: stored.Hash, RejectedAt: now,
+			}
+			return
+		}
+		var rej *record.Reject
+		if hashed != nil {
+			recs[i], rej = hashed.NormalizeHashed(raw, stored.Hash, now)
+		} else {
+			recs[i], rej = r.Normalizer.Normalize(raw, now)
+		}
+		if rej != nil {
+			rej.Payload, rej.PayloadSealed = stored.Payload, stored.Sealed
+			rejs[i] = rej
+		}
+	}
+
+	workers := r.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, (len(raws)+workerChunk-1)/workerChunk)
+	if workers <= 1 {
+		for i := range raws {
+			one(i)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for {
+					end := int(next.Add(workerChunk))
+					start := end - workerChunk
+					if start >= len(raws) {
+						return
+					}
+					for i := start; i < min(end, len(raws)); i++ {
+						one(i)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+
+	// Reassemble in fetch order, moving records down over the rejected.
+	keep := recs[:0]
+	for i := range recs {
+		if rejs[i] != nil {
+			p.rejects = append(p.rejects, *rejs[i])
+			continue
+		}
+		keep = append(keep, recs[i])
+	}
+	clear(recs[len(keep):])
+	if len(keep) > 0 {
+		p.recs = keep
 	}
 }
 

@@ -123,11 +123,29 @@ func (n *Normalizer) Normalize(raw *record.Raw, now time.Time) (rec record.Recor
 // reusing res.Warnings' storage, so a caller can keep one Result per
 // goroutine.
 func (n *Normalizer) NormalizeInto(raw *record.Raw, now time.Time, res *Result) {
+	n.normalizeInto(raw, raw.Hash(), now, res)
+}
+
+// NormalizeHashed is Normalize for a caller that has hashed the payload
+// already (it stores the raw payload under that hash): rawHash must be
+// raw.Hash(). It saves hashing every payload twice.
+func (n *Normalizer) NormalizeHashed(raw *record.Raw, rawHash string, now time.Time) (rec record.Record, rej *record.Reject) {
+	var res Result
+	n.NormalizeHashedInto(raw, rawHash, now, &res)
+	return res.Record, res.Reject
+}
+
+// NormalizeHashedInto is NormalizeInto with the payload's hash given (see
+// NormalizeHashed).
+func (n *Normalizer) NormalizeHashedInto(raw *record.Raw, rawHash string, now time.Time, res *Result) {
+	n.normalizeInto(raw, rawHash, now, res)
+}
+
+func (n *Normalizer) normalizeInto(raw *record.Raw, rawHash string, now time.Time, res *Result) {
 	res.Record = record.Record{}
 	res.Reject = nil
 	res.Warnings = res.Warnings[:0]
 	res.Unpublished = false
-	rawHash := raw.Hash()
 	if flt := n.normalize(raw, now, res); flt != nil {
 		rj := &record.Reject{
 			Source:     raw.Source,

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+
 	"github.com/panjin-gov/syncd/internal/record"
 )
 
@@ -48,6 +51,11 @@ type Batch struct {
 // Every table is idempotent under re-writes of the same content (Replacing
 // engines keyed on content), so a batch re-pulled after a crash between
 // WriteBatch and the cursor save leaves no visible duplicate.
+//
+// The tables are written one after the other on purpose: writing them on
+// separate connections at once measured no faster, as the server's cost per
+// INSERT is mostly creating the new part's files (two per column), which
+// does not overlap on one file system.
 func (s *Store) WriteBatch(ctx context.Context, b *Batch) error {
 	if len(b.Raws) > 0 {
 		if err := s.insertRaws(ctx, b.Raws); err != nil {
@@ -80,7 +88,8 @@ func (s *Store) insertRaws(ctx context.Context, raws []Raw) error {
 		if hash == "" {
 			hash = r.Raw.Hash()
 		}
-		if err := batch.Append(r.Source, r.Key, hash, r.Encoding, string(r.Payload), string(r.Sealed),
+		// The driver takes []byte for String columns as is: no copy.
+		if err := batch.Append(r.Source, r.Key, hash, r.Encoding, r.Payload, r.Sealed,
 			dateTime(r.UpdatedAt), dateTime(r.FetchedAt)); err != nil {
 			return fmt.Errorf("append raw %s/%s: %w", r.Source, r.Key, err)
 		}
@@ -101,7 +110,7 @@ func (s *Store) insertRejects(ctx context.Context, rejects []record.Reject) erro
 	for i := range rejects {
 		r := &rejects[i]
 		if err := batch.Append(r.Source, r.SourceKey, r.RawHash, r.Field, r.Reason, r.Message,
-			string(r.Payload), string(r.PayloadSealed), dateTime(r.RejectedAt)); err != nil {
+			r.Payload, r.PayloadSealed, dateTime(r.RejectedAt)); err != nil {
 			return fmt.Errorf("append reject %s/%s: %w", r.Source, r.SourceKey, err)
 		}
 	}
@@ -124,7 +133,7 @@ func (s *Store) InsertRecords(ctx context.Context, recs []record.Record) error {
 		r := &recs[i]
 		if err := batch.Append(
 			r.RecordID, r.Version, string(r.Kind), string(r.Status), r.Severity,
-			string(r.SubjectType), r.SubjectName, r.SubjectUSCC, r.SubjectIDType, r.SubjectIDHash, r.SubjectIDMasked, string(r.SubjectIDEnc),
+			string(r.SubjectType), r.SubjectName, r.SubjectUSCC, r.SubjectIDType, r.SubjectIDHash, r.SubjectIDMasked, r.SubjectIDEnc,
 			r.LegalRep, r.RegionCode, r.DocNo, r.ViolationType, r.Facts, r.LegalBasis, r.Category, r.Content,
 			r.FineAmount.String(), r.ConfiscationAmount.String(), date(r.DecisionDate), nullDate(r.ValidUntil), nullDate(r.PublicityUntil),
 			r.AuthorityName, r.AuthorityUSCC, r.DataSourceUnit, r.DataSourceUSCC, r.Remark,
@@ -163,26 +172,42 @@ type Latest struct {
 
 // LatestVersions returns the current version of each id that the store holds.
 // Ids it does not hold are absent from the map.
+//
+// The ids go to the server as an external table in Native format, not as an
+// IN list in the SQL text: for a few thousand ids 18.16 answers several times
+// faster (it parses no literal list), and the query size limit does not
+// apply, so there is one query per call.
 func (s *Store) LatestVersions(ctx context.Context, ids []string) (map[string]Latest, error) {
 	out := make(map[string]Latest, len(ids))
-	err := chunks(ids, func(part []string) error {
-		rows, err := s.conn.Query(ctx, `SELECT record_id, max(version), argMax(content_hash, version), argMax(source_updated_at, version)
-			FROM `+s.t("records")+` WHERE record_id IN ? GROUP BY record_id`, inList(part))
-		if err != nil {
-			return fmt.Errorf("latest versions: %w", err)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	set, err := ext.NewTable("ids", ext.Column("id", "String"))
+	if err != nil {
+		return nil, fmt.Errorf("latest versions: %w", err)
+	}
+	if _, err := set.Block().Columns[0].Append(ids); err != nil {
+		return nil, fmt.Errorf("latest versions: %w", err)
+	}
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(set)),
+		`SELECT record_id, max(version), argMax(content_hash, version), argMax(source_updated_at, version)
+		FROM `+s.t("records")+` WHERE record_id IN (SELECT id FROM ids) GROUP BY record_id`)
+	if err != nil {
+		return nil, fmt.Errorf("latest versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var l Latest
+		if err := rows.Scan(&id, &l.Version, &l.ContentHash, &l.SourceUpdatedAt); err != nil {
+			return nil, fmt.Errorf("latest versions: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var l Latest
-			if err := rows.Scan(&id, &l.Version, &l.ContentHash, &l.SourceUpdatedAt); err != nil {
-				return err
-			}
-			out[id] = l
-		}
-		return rows.Err()
-	})
-	return out, err
+		out[id] = l
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("latest versions: %w", err)
+	}
+	return out, nil
 }
 
 // Get returns the current version of one record, or ok=false.

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -211,7 +212,7 @@ func (s *Source) Fetch(ctx context.Context, cur string, max int) (connectors.Bat
 		}
 		b.Records = append(b.Records, record.Raw{
 			Source:    s.name,
-			Key:       fmt.Sprintf("%s:%d", f.sum, f.pos),
+			Key:       f.sum + ":" + strconv.Itoa(f.pos),
 			Payload:   r.payload,
 			Encoding:  "utf-8",
 			FetchedAt: now,
@@ -309,7 +310,7 @@ func (s *Source) openNext(ctx context.Context, c cursor) error {
 			}
 		}
 		path := filepath.Join(proc, name)
-		sum, enc, err := scan(path, s.cfg.Encoding)
+		sum, enc, valid, err := scan(path, s.cfg.Encoding)
 		if err != nil {
 			if err := s.fail(name, fmt.Sprintf("cannot read: %v", err)); err != nil {
 				return err
@@ -323,7 +324,7 @@ func (s *Source) openNext(ctx context.Context, c cursor) error {
 			s.duplicates++
 			continue
 		}
-		f := &openFile{name: name, path: path, sum: sum, enc: enc, sheet: s.cfg.Sheet}
+		f := &openFile{name: name, path: path, sum: sum, enc: enc, valid: valid, sheet: s.cfg.Sheet}
 		if err := f.open(); err != nil {
 			if err := s.fail(name, err.Error()); err != nil {
 				return err
@@ -427,12 +428,13 @@ func ignored(name string) bool {
 	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".part")
 }
 
-// scan reads the file once for its checksum and, when enc is auto, whether
-// it is valid UTF-8. It returns the checksum (16 hex) and the encoding.
-func scan(path, enc string) (string, string, error) {
+// scan reads the file once for its checksum and whether it is valid UTF-8.
+// It returns the checksum (16 hex), the encoding (auto resolved) and the
+// validity.
+func scan(path, enc string) (sum, encoding string, valid bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -446,7 +448,7 @@ func scan(path, enc string) (string, string, error) {
 			break
 		}
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
 	}
 	enc = strings.ToLower(enc)
@@ -459,7 +461,7 @@ func scan(path, enc string) (string, string, error) {
 	case "utf8":
 		enc = "utf-8"
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), enc, nil
+	return hex.EncodeToString(h.Sum(nil)[:8]), enc, v.done(), nil
 }
 
 // utf8Validator checks a byte stream for UTF-8 validity chunk by chunk.
@@ -511,6 +513,7 @@ type rowReader interface {
 // openFile is the file being read and the position in it.
 type openFile struct {
 	name, path, sum, enc, sheet string
+	valid                       bool // the whole file is valid UTF-8 (scan)
 
 	rows    rowReader
 	pos     int  // data rows consumed, pending excluded
@@ -522,9 +525,9 @@ func (f *openFile) open() error {
 	var err error
 	switch strings.ToLower(filepath.Ext(f.name)) {
 	case ".csv":
-		f.rows, err = openCSV(f.path, f.enc)
+		f.rows, err = openCSV(f.path, f.enc, f.valid)
 	case ".jsonl", ".ndjson":
-		f.rows, err = openJSONL(f.path, f.enc)
+		f.rows, err = openJSONL(f.path, f.enc, f.valid)
 	case ".xlsx", ".xlsm":
 		f.rows, err = openXLSX(f.path, f.sheet)
 	default:
@@ -597,32 +600,43 @@ func (f *openFile) seek(want int) error {
 	return nil
 }
 
-// decoded opens path as UTF-8 text.
-func decoded(path, enc string) (*os.File, io.Reader, error) {
+// decoded opens path as UTF-8 text. valid says scan found the whole file
+// valid UTF-8: it is then read as is, less a leading BOM, which is all the
+// UTF-8 decoder would do to it (it only rewrites invalid sequences).
+func decoded(path, enc string, valid bool) (*os.File, *bufio.Reader, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	var r io.Reader = fh
-	switch enc {
-	case "gbk":
+	switch {
+	case enc == "gbk":
 		r = transform.NewReader(fh, simplifiedchinese.GBK.NewDecoder())
-	case "gb18030":
+	case enc == "gb18030":
 		r = transform.NewReader(fh, simplifiedchinese.GB18030.NewDecoder())
+	case valid:
+		br := bufio.NewReaderSize(fh, 64<<10)
+		if bom, _ := br.Peek(len(utf8BOM)); bytes.Equal(bom, utf8BOM) {
+			br.Discard(len(utf8BOM))
+		}
+		return fh, br, nil
 	default:
 		r = transform.NewReader(fh, unicode.UTF8BOM.NewDecoder())
 	}
 	return fh, bufio.NewReaderSize(r, 64<<10), nil
 }
 
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 type csvReader struct {
 	fh     *os.File
 	r      *csv.Reader
 	header []string
+	obj    objectEncoder
 }
 
-func openCSV(path, enc string) (*csvReader, error) {
-	fh, r, err := decoded(path, enc)
+func openCSV(path, enc string, valid bool) (*csvReader, error) {
+	fh, r, err := decoded(path, enc, valid)
 	if err != nil {
 		return nil, err
 	}
@@ -642,7 +656,7 @@ func openCSV(path, enc string) (*csvReader, error) {
 		fh.Close()
 		return nil, err
 	}
-	return &csvReader{fh: fh, r: cr, header: header}, nil
+	return &csvReader{fh: fh, r: cr, header: header, obj: newObjectEncoder(header)}, nil
 }
 
 func (c *csvReader) next() (row, error) {
@@ -658,7 +672,7 @@ func (c *csvReader) next() (row, error) {
 		line, _ := c.r.FieldPos(0)
 		return row{payload: arrayPayload(rec), problem: fmt.Sprintf("line %d: %d columns, header has %d", line, len(rec), len(c.header))}, nil
 	}
-	return objectPayload(c.header, rec), nil
+	return c.obj.row(rec), nil
 }
 
 func (c *csvReader) close() error { return c.fh.Close() }
@@ -669,12 +683,12 @@ type jsonlReader struct {
 	line int
 }
 
-func openJSONL(path, enc string) (*jsonlReader, error) {
-	fh, r, err := decoded(path, enc)
+func openJSONL(path, enc string, valid bool) (*jsonlReader, error) {
+	fh, r, err := decoded(path, enc, valid)
 	if err != nil {
 		return nil, err
 	}
-	return &jsonlReader{fh: fh, r: r.(*bufio.Reader)}, nil
+	return &jsonlReader{fh: fh, r: r}, nil
 }
 
 func (j *jsonlReader) next() (row, error) {
@@ -709,6 +723,7 @@ type xlsxReader struct {
 	f      *excelize.File
 	rows   *excelize.Rows
 	header []string
+	obj    objectEncoder
 	line   int
 }
 
@@ -746,6 +761,7 @@ func openXLSX(path, sheet string) (*xlsxReader, error) {
 		x.close()
 		return nil, err
 	}
+	x.obj = newObjectEncoder(x.header)
 	return x, nil
 }
 
@@ -776,7 +792,7 @@ func (x *xlsxReader) next() (row, error) {
 		for len(cells) < len(x.header) {
 			cells = append(cells, "")
 		}
-		return objectPayload(x.header, cells), nil
+		return x.obj.row(cells), nil
 	}
 }
 
@@ -807,26 +823,118 @@ func checkHeader(h []string) error {
 	return nil
 }
 
-// objectPayload writes {header: value} keeping the file's column order.
-func objectPayload(header, values []string) row {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	bad := ""
+// objectEncoder writes a row as a JSON object {header: value} keeping the
+// file's column order, with the keys encoded once per file. Its output is
+// byte for byte what encoding/json.Marshal gives for each key and value.
+type objectEncoder struct {
+	header []string
+	keys   [][]byte // `"key":`
+	keyLen int
+}
+
+func newObjectEncoder(header []string) objectEncoder {
+	e := objectEncoder{header: header, keys: make([][]byte, len(header))}
 	for i, h := range header {
+		k, _ := appendJSONString(nil, h)
+		e.keys[i] = append(k, ':')
+		e.keyLen += len(e.keys[i])
+	}
+	return e
+}
+
+// row encodes values (as many as the header has). A value that is not
+// valid UTF-8 is written with U+FFFD, like encoding/json, and makes the row
+// a problem.
+func (e *objectEncoder) row(values []string) row {
+	n := e.keyLen + len(values)*3 + 2
+	for _, v := range values {
+		n += len(v)
+	}
+	b := make([]byte, 0, n+n/16)
+	b = append(b, '{')
+	bad := ""
+	for i, v := range values {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		k, _ := json.Marshal(h)
-		v, _ := json.Marshal(values[i])
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-		if bad == "" && !utf8.ValidString(values[i]) {
-			bad = fmt.Sprintf("column %q is not valid UTF-8", h)
+		b = append(b, e.keys[i]...)
+		var valid bool
+		b, valid = appendJSONString(b, v)
+		if !valid && bad == "" {
+			bad = fmt.Sprintf("column %q is not valid UTF-8", e.header[i])
 		}
 	}
-	b.WriteByte('}')
-	return row{payload: b.Bytes(), problem: bad}
+	b = append(b, '}')
+	return row{payload: b, problem: bad}
+}
+
+const hexDigits = "0123456789abcdef"
+
+// jsonSafe[c] says ASCII byte c goes into a JSON string as is: what
+// encoding/json's htmlSafeSet allows (so <, > and & are escaped too).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendJSONString appends s as a JSON string exactly as encoding/json.Marshal
+// writes it (HTML-safe, \b \f \n \r \t short escapes, other control
+// characters as \u00XX, U+2028 and U+2029 escaped, invalid UTF-8 as
+// \ufffd). valid is false when s was not valid UTF-8.
+func appendJSONString(b []byte, s string) (_ []byte, valid bool) {
+	valid = true
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			valid = false
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"'), valid
 }
 
 // arrayPayload keeps the cells of a row that cannot be an object, so the
