@@ -177,6 +177,7 @@ func TestGoldenCoverage(t *testing.T) {
 		RuleRegionCode: "bad_value:region_code", RuleFutureDate: "future_date:decision_date",
 		RuleDateOrder: "date_order", RulePublicityTooLong: "publicity_too_long:publicity_until",
 		RuleUnknownAuthority: "unknown_authority", RuleAuthorityMismatch: "authority_mismatch:authority_uscc",
+		RuleCategory: "unknown_category:category", RuleIDType: "unknown_id_type:subject_id_type",
 	}
 	for name := range Rules() {
 		c, ok := ruleCase[name]

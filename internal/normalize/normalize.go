@@ -226,6 +226,9 @@ func (n *Normalizer) normalize(raw *record.Raw, now time.Time, res *Result) *fau
 	if flt := n.sp.checkDates(r, now, res); flt != nil {
 		return flt
 	}
+	if flt := n.sp.checkCodeTables(r, res); flt != nil {
+		return flt
+	}
 	applyDefaults(r)
 	if flt := n.sp.publicity(r, publicityGiven, res); flt != nil {
 		return flt

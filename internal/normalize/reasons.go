@@ -19,6 +19,8 @@ const (
 	ReasonPublicityTooLong  = "publicity_too_long" // publicity_until beyond the severity's period
 	ReasonUnknownAuthority  = "unknown_authority"  // the authority is not in the authorities directory
 	ReasonAuthorityMismatch = "authority_mismatch" // the authority's code is not the directory's for its name
+	ReasonUnknownCategory   = "unknown_category"   // a 处罚类别 / 处分 / 问责方式 outside its kind's table
+	ReasonUnknownIDType     = "unknown_id_type"    // a 证件类型 outside the table
 )
 
 // Reasons lists every reason code.
@@ -27,6 +29,6 @@ func Reasons() []string {
 		ReasonBadPayload, ReasonMissingField, ReasonBadDate, ReasonBadAmount,
 		ReasonUnknownKind, ReasonBadValue, ReasonInvalidUSCC, ReasonInvalidIDNumber,
 		ReasonFutureDate, ReasonDateOrder, ReasonPublicityTooLong, ReasonUnknownAuthority,
-		ReasonAuthorityMismatch,
+		ReasonAuthorityMismatch, ReasonUnknownCategory, ReasonUnknownIDType,
 	}
 }

@@ -21,6 +21,8 @@ const (
 	RulePublicityTooLong  = "publicity_too_long" // publicity_too_long
 	RuleUnknownAuthority  = "unknown_authority"  // unknown_authority
 	RuleAuthorityMismatch = "authority_mismatch" // authority_mismatch
+	RuleCategory          = "category"           // unknown_category
+	RuleIDType            = "id_type"            // unknown_id_type
 )
 
 // Rule actions, the values of Mapping.Rules.
@@ -43,12 +45,15 @@ const (
 	rulePublicityTooLong
 	ruleUnknownAuthority
 	ruleAuthorityMismatch
+	ruleCategory
+	ruleIDType
 	numRules
 )
 
 var ruleNames = [numRules]string{
 	RuleSubjectUSCC, RuleAuthorityUSCC, RuleDataSourceUSCC, RuleSubjectIDNumber, RuleRegionCode,
 	RuleFutureDate, RuleDateOrder, RulePublicityTooLong, RuleUnknownAuthority, RuleAuthorityMismatch,
+	RuleCategory, RuleIDType,
 }
 
 type action uint8
@@ -69,7 +74,7 @@ var defaultActions = [numRules]action{
 	ruleSubjectUSCC: actReject, ruleAuthorityUSCC: actReject, ruleDataSourceUSCC: actReject,
 	ruleSubjectIDNumber: actReject, ruleRegionCode: actReject, ruleFutureDate: actReject,
 	ruleDateOrder: actReject, rulePublicityTooLong: actWarn, ruleUnknownAuthority: actOff,
-	ruleAuthorityMismatch: actWarn,
+	ruleAuthorityMismatch: actWarn, ruleCategory: actWarn, ruleIDType: actWarn,
 }
 
 // Rules returns every configurable rule name with its default action.
