@@ -96,6 +96,15 @@ start() {
 		echo "mariadb already answering on 127.0.0.1:$port"
 		return 0
 	fi
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		# Another server (another checkout's, say) holds the port: use it if the test login works.
+		if mariadb-admin --no-defaults --protocol=tcp -h127.0.0.1 -P"$port" -u"$user" -p"$password" ping >/dev/null 2>&1; then
+			echo "mariadb answering on 127.0.0.1:$port (a server started elsewhere; the test login works)"
+			return 0
+		fi
+		echo "port 127.0.0.1:$port is taken by a server that refuses the test login; stop it or set SYNCD_MARIADB_PORT" >&2
+		exit 1
+	fi
 	init_datadir
 	# setsid: the server must outlive this shell and not get its terminal's signals.
 	# shellcheck disable=SC2046
