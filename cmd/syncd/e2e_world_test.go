@@ -33,81 +33,150 @@ import (
 // every source changes, the corrections reach the platforms as updates
 // within one more round.
 func TestSandboxWorldEndToEnd(t *testing.T) {
+	w := startWorld(t, sandbox.Faults{})
+	w.round()
+	if n := count(t, w.st, "SELECT uniqExact(source_system) FROM {db}.records"); n != 4 {
+		t.Fatalf("records from %d sources, want all 4", n)
+	}
+	checkPlatforms(t, w.st, w.world, false)
+
+	for i := 1; i <= 2; i++ {
+		w.world.Step(w.ctx, i) // a correction or an addition in every source
+	}
+	w.round()
+	checkPlatforms(t, w.st, w.world, true)
+}
+
+// The same world with a national platform that fails half its requests,
+// cuts a fifth of its answers after applying the batch, and rejects a tenth
+// of the records; the discipline source fails half its requests too. After
+// enough rounds every platform holds exactly what it should, each version
+// applied once (re-sends are recognised by their idempotency key), and the
+// rejections are in the ledger with the platform's code.
+func TestSandboxWorldWithFaults(t *testing.T) {
+	w := startWorld(t, sandbox.Faults{FailRate: 0.5, DropRate: 0.2, RejectRate: 0.1, Seed: 7})
+	done := false
+	for i := 0; i < 10 && !done; i++ {
+		w.tryRound()
+		sum, err := w.st.Summary(w.ctx, "national", 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = sum.Pending == 0 && sum.Failed == 0 && count(t, w.st, "SELECT uniqExact(source_system) FROM {db}.records") == 4
+	}
+	if !done {
+		t.Fatal("platforms not caught up after 10 rounds")
+	}
+	checkPlatforms(t, w.st, w.world, false)
+	st := w.world.National().Stats()
+	if st.Duplicates == 0 || st.Rejected == 0 || st.Failed500 == 0 {
+		t.Fatalf("faults did not bite: %+v", st)
+	}
+	if out := w.syncd("ledger", "national"); !strings.Contains(out, sandbox.NationalCodeSimulated) {
+		t.Fatalf("ledger does not show the platform's rejection code:\n%s", out)
+	}
+}
+
+// world is the sandbox world and syncd pointed at it with the shipped
+// config.
+type world struct {
+	t       *testing.T
+	ctx     context.Context
+	world   *sandbox.World
+	st      *store.Store
+	environ []string
+}
+
+func startWorld(t *testing.T, faults sandbox.Faults) *world {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	secret := randomKey()
 	hrDB, liaoningDB := testdb.Name(t), testdb.Name(t)
 	dataDir := t.TempDir()
-	world, err := sandbox.StartWorld(ctx, sandbox.WorldConfig{
+	sw, err := sandbox.StartWorld(ctx, sandbox.WorldConfig{
 		DataDir: dataDir, DisciplineSeed: "../../testdata/sandbox/discipline.jsonl",
 		CourtSeed: "../../testdata/sandbox/court.jsonl", HRSeed: "../../testdata/sandbox/hr.jsonl",
 		EnforcementSeed: "../../testdata/sandbox/enforcement.csv",
 		PostgresAdmin:   testdb.PostgresAdmin(), MySQLAdmin: testdb.MySQLAdmin(),
 		HRDatabase: hrDB, LiaoningDB: liaoningDB, NationalKey: "syncd-panjin", NationalSecret: secret,
-	}, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+		Faults: faults,
+	}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
 	t.Cleanup(func() { dropWorldDatabases(t, hrDB, liaoningDB) })
 	if err != nil {
-		world.Close()
+		sw.Close()
 		t.Fatal(err)
 	}
-	defer world.Close()
-	srv := httptest.NewServer(world.Handler())
-	defer srv.Close()
+	t.Cleanup(sw.Close)
+	srv := httptest.NewServer(sw.Handler())
+	t.Cleanup(srv.Close)
 	var wg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(ctx)
-	defer func() { stopBG(); wg.Wait() }()
-	world.Background(bgCtx, &wg, 0) // platforms pick up; no timed trickle
+	t.Cleanup(func() { stopBG(); wg.Wait() })
+	sw.Background(bgCtx, &wg, 0) // platforms pick up; no timed trickle
 
 	st := storetest.New(t)
 	pgURL := strings.Replace(testdb.PostgresAdmin(), "/postgres?", "/"+hrDB+"?", 1)
-	environ := append(os.Environ(),
+	return &world{t: t, ctx: ctx, world: sw, st: st, environ: append(os.Environ(),
 		"SYNCD_CLICKHOUSE_ADDR="+storetest.Addr(), "SYNCD_CLICKHOUSE_DATABASE="+st.Database(),
 		"SYNCD_ADMIN_LISTEN=", "SYNCD_LOG_FORMAT=json",
 		"SYNCD_PII_HASH_KEY="+randomKey(), "SYNCD_PII_ENC_KEY="+randomKey(), "SYNCD_NATIONAL_APP_SECRET="+secret,
 		"SYNCD_SOURCES_DISCIPLINE_HTTP_URL="+srv.URL+"/discipline/api/v1/decisions",
-		"SYNCD_SOURCES_COURT_KAFKA_BROKERS="+world.Court().Addr(),
-		"SYNCD_SOURCES_ENFORCEMENT_FILEDROP_DIR="+world.DropDir(),
+		"SYNCD_SOURCES_COURT_KAFKA_BROKERS="+sw.Court().Addr(),
+		"SYNCD_SOURCES_ENFORCEMENT_FILEDROP_DIR="+sw.DropDir(),
 		"SYNCD_SOURCES_ENFORCEMENT_FILEDROP_SETTLE_TIME=1ms",
 		"SYNCD_TARGETS_NATIONAL_HTTP_URL="+srv.URL+"/national/api/v1/report",
+		"SYNCD_TARGETS_NATIONAL_RETRY_INITIAL=10ms", "SYNCD_TARGETS_NATIONAL_RETRY_MAX=50ms",
+		"SYNCD_SOURCES_DISCIPLINE_RETRY_INITIAL=10ms", "SYNCD_SOURCES_DISCIPLINE_RETRY_MAX=50ms",
 		"SYNCD_TARGETS_EXCHANGE_FILE_DIR="+dataDir+"/exchange",
 		"SYNCD_HR_DSN="+pgURL,
 		"SYNCD_LIAONING_DSN="+mysqlDSN(t, liaoningDB),
-	)
-	syncd := func(args ...string) string {
-		t.Helper()
-		cmdCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(cmdCtx, syncdBin, append([]string{"--config", "../../config/syncd.yaml"}, args...)...)
-		cmd.Env = environ
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("syncd %v: %v\n%s", args, err, out.String())
-		}
-		return out.String()
-	}
-	round := func() {
-		t.Helper()
-		time.Sleep(20 * time.Millisecond) // let dropped files settle
-		syncd("run", "--once")
-		// The provincial platform answers through its feedback table.
-		if _, err := world.Liaoning().Process(ctx); err != nil {
-			t.Fatal(err)
-		}
-		syncd("push", "liaoning")
-	}
+	)}
+}
 
-	round()
-	if n := count(t, st, "SELECT uniqExact(source_system) FROM {db}.records"); n != 4 {
-		t.Fatalf("records from %d sources, want all 4", n)
-	}
-	checkPlatforms(t, st, world, false)
+// run runs syncd with the shipped config and returns its output and error.
+func (w *world) run(args ...string) (string, error) {
+	w.t.Helper()
+	cmdCtx, cancel := context.WithTimeout(w.ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cmdCtx, syncdBin, append([]string{"--config", "../../config/syncd.yaml"}, args...)...)
+	cmd.Env = w.environ
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
 
-	for i := 1; i <= 2; i++ {
-		world.Step(ctx, i) // a correction or an addition in every source
+func (w *world) syncd(args ...string) string {
+	w.t.Helper()
+	out, err := w.run(args...)
+	if err != nil {
+		w.t.Fatalf("syncd %v: %v\n%s", args, err, out)
 	}
-	round()
-	checkPlatforms(t, st, world, true)
+	return out
+}
+
+// round pulls every source and pushes to every platform once, then lets
+// the provincial platform answer and collects its feedback.
+func (w *world) round() {
+	w.t.Helper()
+	time.Sleep(20 * time.Millisecond) // let dropped files settle
+	w.syncd("run", "--once")
+	if _, err := w.world.Liaoning().Process(w.ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	w.syncd("push", "liaoning")
+}
+
+// tryRound is round for a faulty world: jobs may fail and are run again
+// next round.
+func (w *world) tryRound() {
+	w.t.Helper()
+	time.Sleep(20 * time.Millisecond)
+	w.run("run", "--once")
+	if _, err := w.world.Liaoning().Process(w.ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	w.run("push", "liaoning")
 }
 
 // checkPlatforms compares what each platform holds with what the store and
