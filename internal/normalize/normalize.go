@@ -340,6 +340,9 @@ func (sp *spec) set(r *record.Record, f field, v, clean string, now time.Time, p
 	}
 	switch f.class() {
 	case classText:
+		// A person's ID number inside free text (当事人…身份证号…) is masked:
+		// the record, its store and the platforms never see it in clear.
+		clean, _ = pii.MaskIDsInString(clean)
 		*textField(r, f) = clean
 
 	case classDocNo:

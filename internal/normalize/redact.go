@@ -14,11 +14,21 @@ import (
 const RedactedPlaceholder = `{"_redacted":"payload may hold a person's ID number and could not be masked; a sealed copy is kept"}`
 
 // Redact returns the payload as it may be stored and shown: with the mapped
-// ID number (subject_id_number) masked. hadPII says the payload held, or may
-// hold, an ID number, so the caller must keep only a sealed copy of the
-// original (pii.Protector.SealBytes) — raw payloads are never stored with an
-// ID number in clear (DESIGN.md §2).
+// ID number (subject_id_number) masked, and any other 公民身份号码 found in it
+// (an unmapped field, free text) masked too. hadPII says the payload held,
+// or may hold, an ID number, so the caller must keep only a sealed copy of
+// the original (pii.Protector.SealBytes) — raw payloads are never stored
+// with an ID number in clear (DESIGN.md §2).
 func (n *Normalizer) Redact(raw *record.Raw) (shown []byte, hadPII bool) {
+	shown, hadPII = n.redactMapped(raw)
+	if masked, found := pii.MaskIDsIn(shown); found {
+		return masked, true
+	}
+	return shown, hadPII
+}
+
+// redactMapped masks the value at the mapped subject_id_number path.
+func (n *Normalizer) redactMapped(raw *record.Raw) (shown []byte, hadPII bool) {
 	path := n.sp.fields[fSubjectIDNumber].path
 	if path == "" {
 		return raw.Payload, false

@@ -46,11 +46,19 @@ func TestRedactMasksTheMappedIDNumber(t *testing.T) {
 			}
 		})
 	}
-	// A mapping without ID numbers never touches payloads.
+	// A mapping without ID numbers still finds them: in a field it does not
+	// map, and in free text.
 	delete(m.Fields, "subject_id_number")
 	n2, _ := New("s", m, nil)
-	if shown, had := n2.Redact(&record.Raw{Payload: []byte(`{"id_no":"` + id + `"}`)}); had || !strings.Contains(string(shown), id) {
-		t.Fatal("payload changed without an ID mapping")
+	for _, payload := range []string{`{"id_no":"` + id + `"}`, `{"facts":"当事人（身份证号` + id + `）"}`} {
+		if shown, had := n2.Redact(&record.Raw{Payload: []byte(payload)}); !had || strings.Contains(string(shown), id) {
+			t.Fatalf("clear ID left in %s", shown)
+		}
+	}
+	// A payload without one is left alone.
+	plain := `{"facts":"案号（2026）辽1102执123456789012号"}`
+	if shown, had := n2.Redact(&record.Raw{Payload: []byte(plain)}); had || string(shown) != plain {
+		t.Fatalf("payload without an ID number changed: %s", shown)
 	}
 }
 

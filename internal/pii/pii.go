@@ -241,3 +241,100 @@ func normalize(s string) string {
 	}
 	return string(buf)
 }
+
+// idWeights are the GB 11643 weights of the first 17 digits.
+var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+
+// MaskIDsIn returns b with every 公民身份号码 in it masked as Mask does
+// (211102********1234), and whether it found one. An ID number is 17 ASCII
+// digits and a digit or X with a valid GB 11643 check char and a plausible
+// birth date, not touching other digits: one in free text ("身份证号
+// 211102198001010011，") or in a field no mapping names is found too. b is
+// not modified; when nothing is found it is returned as is. ASCII digits
+// never occur inside a GBK or GB18030 multi-byte character, so the scan is
+// safe on those encodings as well as UTF-8.
+func MaskIDsIn(b []byte) ([]byte, bool) {
+	start, end := nextID(b, 0)
+	if start < 0 {
+		return b, false
+	}
+	out := append([]byte(nil), b...)
+	for start >= 0 {
+		for k := start + 6; k < start+14; k++ {
+			out[k] = '*'
+		}
+		start, end = nextID(b, end)
+	}
+	return out, true
+}
+
+// MaskIDsInString is MaskIDsIn for a string; it allocates only when it
+// masks something.
+func MaskIDsInString(s string) (string, bool) {
+	start, end := nextID(s, 0)
+	if start < 0 {
+		return s, false
+	}
+	out := []byte(s)
+	for start >= 0 {
+		for k := start + 6; k < start+14; k++ {
+			out[k] = '*'
+		}
+		start, end = nextID(s, end)
+	}
+	return string(out), true
+}
+
+// nextID finds the next ID number in b at or after i: its start and end, or
+// -1.
+func nextID[T ~string | ~[]byte](b T, i int) (start, end int) {
+	for i+18 <= len(b) {
+		// Every ID number starting in [i, i+17] covers position i+17 with a
+		// digit (or its final X): if that byte is neither, skip them all.
+		if p := b[i+17]; !isDigit(p) && p != 'X' && p != 'x' {
+			i += 18
+			continue
+		}
+		if !isDigit(b[i]) || (i > 0 && isDigit(b[i-1])) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && j-i < 17 && isDigit(b[j]) {
+			j++
+		}
+		if j-i < 17 || j >= len(b) {
+			i = j + 1
+			continue
+		}
+		last, end := b[j], j+1
+		if (isDigit(last) || last == 'X' || last == 'x') && (end == len(b) || !isDigit(b[end])) && validID(b[i:end]) {
+			return i, end
+		}
+		i = j
+	}
+	return -1, -1
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// validID checks an 18-char candidate: check char and a birth month 01–12
+// and day 01–31 (region codes are not checked: a wrong one still identifies
+// a person).
+func validID[T ~string | ~[]byte](id T) bool {
+	sum := 0
+	for k := 0; k < 17; k++ {
+		sum += int(id[k]-'0') * idWeights[k]
+	}
+	want := "10X98765432"[sum%11]
+	got := id[17]
+	if got == 'x' {
+		got = 'X'
+	}
+	if got != want {
+		return false
+	}
+	month := int(id[10]-'0')*10 + int(id[11]-'0')
+	day := int(id[12]-'0')*10 + int(id[13]-'0')
+	return month >= 1 && month <= 12 && day >= 1 && day <= 31
+}

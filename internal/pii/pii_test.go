@@ -242,3 +242,94 @@ func FuzzSealOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestMaskIDsIn(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"facts":"当事人张某（身份证号11010519491231002X）未按规定申报"}`, `{"facts":"当事人张某（身份证号110105********002X）未按规定申报"}`},
+		{`{"a":"440524188001010014","b":"x"}`, `{"a":"440524********0014","b":"x"}`},
+		{`{"n":"11010519491231002x"}`, `{"n":"110105********002x"}`},
+		{`no id 440524188001010015 (bad check char)`, `no id 440524188001010015 (bad check char)`},
+		{`longer 4405241880010100140 digits`, `longer 4405241880010100140 digits`},
+		{`prefix 9440524188001010014`, `prefix 9440524188001010014`},
+		{`two 440524188001010014,11010519491231002X.`, `two 440524********0014,110105********002X.`},
+		{`short 12345`, `short 12345`},
+		{`440524188001010014`, `440524********0014`},
+		{``, ``},
+	}
+	for _, c := range cases {
+		got, found := MaskIDsIn([]byte(c.in))
+		if string(got) != c.want {
+			t.Errorf("MaskIDsIn(%s) = %s, want %s", c.in, got, c.want)
+		}
+		if found != (c.in != c.want) {
+			t.Errorf("MaskIDsIn(%s): found = %v", c.in, found)
+		}
+		if s, _ := MaskIDsInString(c.in); s != c.want {
+			t.Errorf("MaskIDsInString(%s) = %s", c.in, s)
+		}
+	}
+	// The input is never modified.
+	in := []byte(`440524188001010014`)
+	MaskIDsIn(in)
+	if string(in) != `440524188001010014` {
+		t.Fatal("input modified")
+	}
+}
+
+func FuzzMaskIDsIn(f *testing.F) {
+	f.Add([]byte(`{"facts":"身份证号11010519491231002X"}`))
+	f.Add([]byte(`440524188001010014440524188001010014`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, found := MaskIDsIn(b)
+		if len(out) != len(b) {
+			t.Fatalf("length changed: %d → %d", len(b), len(out))
+		}
+		if !found && string(out) != string(b) {
+			t.Fatal("changed without finding")
+		}
+		again, _ := MaskIDsIn(out)
+		if string(again) != string(out) {
+			t.Fatal("masking is not idempotent")
+		}
+	})
+}
+
+// naiveMaskIDs checks every position with no skipping: the reference
+// MaskIDsIn's skip-ahead scan must agree with.
+func naiveMaskIDs(b []byte) []byte {
+	out := append([]byte(nil), b...)
+	for i := 0; i+18 <= len(b); i++ {
+		if i > 0 && isDigit(b[i-1]) {
+			continue
+		}
+		ok := true
+		for k := i; k < i+17; k++ {
+			ok = ok && isDigit(b[k])
+		}
+		last := b[i+17]
+		ok = ok && (isDigit(last) || last == 'X' || last == 'x') && (i+18 == len(b) || !isDigit(b[i+18])) && validID(b[i:i+18])
+		if ok {
+			for k := i + 6; k < i+14; k++ {
+				out[k] = '*'
+			}
+		}
+	}
+	return out
+}
+
+func FuzzMaskIDsInAgreesWithNaive(f *testing.F) {
+	f.Add([]byte(`{"facts":"身份证号11010519491231002X"}`), uint8(3))
+	f.Add([]byte(`中文440524188001010014中文`), uint8(0))
+	f.Fuzz(func(t *testing.T, b []byte, shift uint8) {
+		// Plant a valid ID at a position the fuzzer picks.
+		id := []byte("440524188001010014")
+		pos := int(shift) % (len(b) + 1)
+		planted := append(append(append([]byte(nil), b[:pos]...), id...), b[pos:]...)
+		for _, in := range [][]byte{b, planted} {
+			got, _ := MaskIDsIn(in)
+			if want := naiveMaskIDs(in); string(got) != string(want) {
+				t.Fatalf("MaskIDsIn(%q) = %q, naive %q", in, got, want)
+			}
+		}
+	})
+}
