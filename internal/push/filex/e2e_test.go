@@ -100,7 +100,7 @@ func TestCrashLeftovers(t *testing.T) {
 	if st := p.Stats(); st.Records.Received != 0 || st.Corrupt != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	tg := newTarget(t, filex.Config{Dir: dir, FilePrefix: "PJ_", ReceiptTimeout: 20 * time.Millisecond})
+	tg := newTarget(t, filex.Config{Dir: dir, FilePrefix: "PJ_", LateReceipts: filex.LateRetry, ReceiptTimeout: 20 * time.Millisecond})
 	items := []push.Item{item("r1", 1, store.OpAdd, national("盘综执罚〔2024〕11号", "盘锦市教育局", "11211100501459522L"))}
 	// The batch whose manifest never came is sent again, whole.
 	if _, err := tg.Send(context.Background(), "b1", items); !errors.Is(err, filex.ErrNoReceipt) {
@@ -132,7 +132,7 @@ func TestSandboxFaults(t *testing.T) {
 		dir := t.TempDir()
 		p := sandboxPlatform(t, dir)
 		p.SetFaults(sandbox.FileFaults{Delay: 150 * time.Millisecond})
-		tg := newTarget(t, filex.Config{Dir: dir, ReceiptTimeout: 50 * time.Millisecond})
+		tg := newTarget(t, filex.Config{Dir: dir, LateReceipts: filex.LateRetry, ReceiptTimeout: 50 * time.Millisecond})
 		if _, err := tg.Send(ctx, "b1", items(1)); !errors.Is(err, filex.ErrNoReceipt) {
 			t.Fatalf("before the delay: %v", err)
 		}
@@ -147,7 +147,7 @@ func TestSandboxFaults(t *testing.T) {
 		dir := t.TempDir()
 		p := sandboxPlatform(t, dir)
 		p.SetFaults(sandbox.FileFaults{DropRate: 1})
-		tg := newTarget(t, filex.Config{Dir: dir, ReceiptTimeout: 80 * time.Millisecond})
+		tg := newTarget(t, filex.Config{Dir: dir, LateReceipts: filex.LateRetry, ReceiptTimeout: 80 * time.Millisecond})
 		if _, err := tg.Send(ctx, "b1", items(1)); !errors.Is(err, filex.ErrNoReceipt) {
 			t.Fatalf("dropped: %v", err)
 		}
@@ -175,7 +175,7 @@ func TestSandboxFaults(t *testing.T) {
 	t.Run("corrupt manifest", func(t *testing.T) {
 		for _, mode := range []string{sandbox.CorruptReject, sandbox.CorruptIgnore} {
 			dir := t.TempDir()
-			tg := newTarget(t, filex.Config{Dir: dir, ReceiptTimeout: 30 * time.Millisecond})
+			tg := newTarget(t, filex.Config{Dir: dir, LateReceipts: filex.LateRetry, ReceiptTimeout: 30 * time.Millisecond})
 			if _, err := tg.Send(ctx, "b1", items(1)); !errors.Is(err, filex.ErrNoReceipt) {
 				t.Fatal(err)
 			}

@@ -111,7 +111,19 @@ type Config struct {
 	ReceiptTimeout time.Duration `mapstructure:"receipt_timeout"`
 	PollInterval   time.Duration `mapstructure:"poll_interval"`
 	Receipt        ReceiptShape  `mapstructure:"receipt"`
+	// LateReceipts says what a batch whose receipt has not come within
+	// receipt_timeout becomes: "feedback" (default) hands its versions over
+	// as sent, and the receipt is read whenever it comes (Feedback); "retry"
+	// fails the batch so the next run sends its versions again in a new
+	// batch (for platforms that answer in seconds or not at all).
+	LateReceipts string `mapstructure:"late_receipts"`
 }
+
+// Late-receipt modes.
+const (
+	LateFeedback = "feedback"
+	LateRetry    = "retry"
+)
 
 // ReceiptShape says where the receipt file keeps its per-item answers and
 // what their fields are called (the keys of the HTTP target's receipt), and
@@ -142,6 +154,9 @@ func (c *Config) SetDefaults() {
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
 	}
+	if c.LateReceipts == "" {
+		c.LateReceipts = LateFeedback
+	}
 	c.Receipt.ReceiptShape.SetDefaults()
 	if c.Receipt.BatchIDField == "" {
 		c.Receipt.BatchIDField = "batch_id"
@@ -156,6 +171,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Dir == "" {
 		errs = append(errs, errors.New("dir: required"))
+	}
+	if c.LateReceipts != "" && c.LateReceipts != LateFeedback && c.LateReceipts != LateRetry {
+		errs = append(errs, fmt.Errorf("late_receipts: %q is not feedback or retry", c.LateReceipts))
 	}
 	switch strings.ToLower(c.Format) {
 	case FormatJSONL, FormatCSV:
@@ -310,10 +328,130 @@ func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([
 		return nil, err
 	}
 	rs, err := t.await(ctx, name, batchID)
+	if errors.Is(err, ErrNoReceipt) && t.cfg.LateReceipts == LateFeedback {
+		// The platform has the batch; its answer comes through Feedback.
+		for _, it := range items {
+			if !slices.ContainsFunc(local, func(r push.Receipt) bool { return r.Key == it.Key }) {
+				local = append(local, push.Receipt{Key: it.Key, Pending: true, Message: "batch " + batchID + " written, receipt not yet in"})
+			}
+		}
+		return local, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	return append(local, rs...), nil
+}
+
+// Feedback reads receipts that came after their batch's Send stopped
+// waiting: every receipt file in ReceiptsDir named after cursor (the last
+// file read), at most max receipts' worth of files. Files up to the cursor
+// (recorded, since the runner saves a cursor only after the ledger write)
+// are archived to done/ first. A receipt refusing its batch as a whole
+// rejects each of the batch's keys with code "batch_refused".
+func (t *Target) Feedback(ctx context.Context, cursor string, max int) ([]push.Receipt, string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	entries, err := os.ReadDir(t.cfg.ReceiptsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, cursor, nil
+	}
+	if err != nil {
+		return nil, cursor, err
+	}
+	var out []push.Receipt
+	next := cursor
+	for _, e := range entries { // sorted by name
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ReceiptSuffix) {
+			continue
+		}
+		path := filepath.Join(t.cfg.ReceiptsDir, name)
+		if name <= cursor {
+			if os.MkdirAll(filepath.Join(t.cfg.ReceiptsDir, DoneDir), 0o755) == nil {
+				os.Rename(path, filepath.Join(t.cfg.ReceiptsDir, DoneDir, name))
+			}
+			continue
+		}
+		if len(out) >= max {
+			break
+		}
+		base := strings.TrimSuffix(name, ReceiptSuffix)
+		batchID := strings.TrimPrefix(base, t.cfg.FilePrefix)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return out, next, err
+		}
+		rs, err := parseReceipt(b, batchID, t.cfg.Receipt)
+		var ref *refusal
+		switch {
+		case errors.As(err, &ref):
+			keys, kerr := t.batchKeys(base)
+			if kerr != nil {
+				return out, next, fmt.Errorf("%s: refused, and its batch cannot be read: %w", name, kerr)
+			}
+			for _, k := range keys {
+				out = append(out, push.Receipt{Key: k, Code: "batch_refused", Message: ref.msg})
+			}
+		case err != nil:
+			// Possibly still being written: stop here and read it next time.
+			return out, next, nil
+		default:
+			out = append(out, rs...)
+		}
+		next = name
+	}
+	return out, next, nil
+}
+
+// batchKeys lists the idempotency keys of a batch written earlier, from
+// its manifest and batch file.
+func (t *Target) batchKeys(name string) ([]string, error) {
+	mb, err := os.ReadFile(filepath.Join(t.cfg.Dir, name+ManifestSuffix))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(t.cfg.Dir, m.File))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch m.Encoding {
+	case EncodingGBK:
+		r = simplifiedchinese.GBK.NewDecoder().Reader(f)
+	case EncodingGB18030:
+		r = simplifiedchinese.GB18030.NewDecoder().Reader(f)
+	}
+	var keys []string
+	if m.Format == FormatCSV {
+		rows, err := csv.NewReader(r).ReadAll()
+		if err != nil || len(rows) == 0 {
+			return nil, fmt.Errorf("batch file %s: %v", m.File, err)
+		}
+		col := slices.Index(rows[0], "key")
+		for _, row := range rows[1:] {
+			if col >= 0 && col < len(row) {
+				keys = append(keys, row[col])
+			}
+		}
+		return keys, nil
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var line struct {
+			Key string `json:"key"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Key != "" {
+			keys = append(keys, line.Key)
+		}
+	}
+	return keys, sc.Err()
 }
 
 // publish moves the rendered batch file into place and writes its manifest,

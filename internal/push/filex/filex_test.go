@@ -286,7 +286,7 @@ func TestCSVGBKRoundTripAndHalfRejected(t *testing.T) {
 
 func TestTimeoutThenIdempotentResend(t *testing.T) {
 	dir := t.TempDir()
-	tg := newTarget(t, filex.Config{Dir: dir, ReceiptTimeout: 60 * time.Millisecond})
+	tg := newTarget(t, filex.Config{Dir: dir, LateReceipts: filex.LateRetry, ReceiptTimeout: 60 * time.Millisecond})
 	items := []push.Item{item("r1", 1, store.OpAdd, data("盘综执罚〔2024〕11号", "盘锦市教育局")), item("r2", 1, store.OpAdd, data("盘综执罚〔2024〕12号", "盘山县交通运输局"))}
 	_, err := tg.Send(context.Background(), "b1", items)
 	if !errors.Is(err, filex.ErrNoReceipt) || errors.Is(err, push.ErrPermanent) {
