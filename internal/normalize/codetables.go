@@ -28,7 +28,7 @@ var categoryTables = map[record.Kind]map[string]bool{
 }
 
 // idTypes are the 证件类型 values accepted besides the ID-card names.
-var idTypes = set("护照", "中国护照", "外国护照", "港澳居民来往内地通行证", "台湾居民来往大陆通行证",
+var idTypes = set("护照", "护照号", "中国护照", "外国护照", "港澳居民来往内地通行证", "台湾居民来往大陆通行证",
 	"外国人永久居留身份证", "外国人永久居留证", "港澳台居民居住证", "港澳居民居住证", "台湾居民居住证",
 	"军官证", "士兵证", "武警警官证", "户口簿", "临时居民身份证", "其他")
 
@@ -74,8 +74,10 @@ func inTable(table map[string]bool, part string) bool {
 }
 
 // idTypeKnown says whether t is an ID-card name or another known 证件类型.
+// "其他-…" (其他 followed by the type's name) is the national layout's form
+// for any other document.
 func idTypeKnown(t string) bool {
-	return idCardTypes[lookupKey(t)] || idTypes[t]
+	return idCardTypes[lookupKey(t)] || idTypes[t] || strings.HasPrefix(t, "其他")
 }
 
 // checkCodeTables applies rules category and id_type.
