@@ -868,74 +868,8 @@ func (e *objectEncoder) row(values []string) row {
 	return row{payload: b, problem: bad}
 }
 
-const hexDigits = "0123456789abcdef"
-
-// jsonSafe[c] says ASCII byte c goes into a JSON string as is: what
-// encoding/json's htmlSafeSet allows (so <, > and & are escaped too).
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendJSONString appends s as a JSON string exactly as encoding/json.Marshal
-// writes it (HTML-safe, \b \f \n \r \t short escapes, other control
-// characters as \u00XX, U+2028 and U+2029 escaped, invalid UTF-8 as
-// \ufffd). valid is false when s was not valid UTF-8.
-func appendJSONString(b []byte, s string) (_ []byte, valid bool) {
-	valid = true
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			valid = false
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"'), valid
-}
+// appendJSONString is connectors.AppendJSONString for a string.
+func appendJSONString(b []byte, s string) ([]byte, bool) { return connectors.AppendJSONString(b, s) }
 
 // arrayPayload keeps the cells of a row that cannot be an object, so the
 // reject shows what was sent.
