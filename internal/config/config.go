@@ -89,6 +89,7 @@ type Source struct {
 	Type      string            `mapstructure:"type"` // http, sql, filedrop, kafka
 	Schedule  string            `mapstructure:"schedule"`
 	BatchSize int               `mapstructure:"batch_size"`
+	Workers   int               `mapstructure:"workers"` // normalize goroutines; 0 = one per CPU
 	Retry     backoff.Policy    `mapstructure:"retry"`
 	HTTP      *httpsrc.Config   `mapstructure:"http"`
 	FileDrop  *filedrop.Config  `mapstructure:"filedrop"`
@@ -289,6 +290,9 @@ func (c *Config) Validate() Problems {
 		}
 		if s.BatchSize < 1 || s.BatchSize > 100000 {
 			add(key+".batch_size", fmt.Errorf("%d not in 1..100000", s.BatchSize))
+		}
+		if s.Workers < 0 || s.Workers > 256 {
+			add(key+".workers", fmt.Errorf("%d not in 0..256", s.Workers))
 		}
 		add(key+".retry", s.Retry.Validate())
 		switch s.Type {
