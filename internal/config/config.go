@@ -86,16 +86,19 @@ type Housekeeping struct {
 
 // Source is one source system.
 type Source struct {
-	Type      string            `mapstructure:"type"` // http, sql, filedrop, kafka
-	Schedule  string            `mapstructure:"schedule"`
-	BatchSize int               `mapstructure:"batch_size"`
-	Workers   int               `mapstructure:"workers"` // normalize goroutines; 0 = one per CPU
-	Retry     backoff.Policy    `mapstructure:"retry"`
-	HTTP      *httpsrc.Config   `mapstructure:"http"`
-	FileDrop  *filedrop.Config  `mapstructure:"filedrop"`
-	Kafka     *kafka.Config     `mapstructure:"kafka"`
-	SQL       *sqlsrc.Config    `mapstructure:"sql"`
-	Mapping   normalize.Mapping `mapstructure:"mapping"`
+	Type      string `mapstructure:"type"` // http, sql, filedrop, kafka
+	Schedule  string `mapstructure:"schedule"`
+	BatchSize int    `mapstructure:"batch_size"`
+	Workers   int    `mapstructure:"workers"` // normalize goroutines; 0 = one per CPU
+	// BatchBytes bounds a batch's raw payload bytes; batch_size is then
+	// lowered for sources of large payloads.
+	BatchBytes int               `mapstructure:"batch_bytes"`
+	Retry      backoff.Policy    `mapstructure:"retry"`
+	HTTP       *httpsrc.Config   `mapstructure:"http"`
+	FileDrop   *filedrop.Config  `mapstructure:"filedrop"`
+	Kafka      *kafka.Config     `mapstructure:"kafka"`
+	SQL        *sqlsrc.Config    `mapstructure:"sql"`
+	Mapping    normalize.Mapping `mapstructure:"mapping"`
 }
 
 // Target is one upstream platform.
@@ -197,6 +200,9 @@ func (c *Config) applyDefaults() {
 		if s.BatchSize == 0 {
 			s.BatchSize = 1000
 		}
+		if s.BatchBytes == 0 {
+			s.BatchBytes = 16 << 20
+		}
 		s.Retry.SetDefaults()
 		if s.HTTP != nil {
 			s.HTTP.SetDefaults()
@@ -290,6 +296,9 @@ func (c *Config) Validate() Problems {
 		}
 		if s.BatchSize < 1 || s.BatchSize > 100000 {
 			add(key+".batch_size", fmt.Errorf("%d not in 1..100000", s.BatchSize))
+		}
+		if s.BatchBytes < 64<<10 {
+			add(key+".batch_bytes", fmt.Errorf("%d is below 65536", s.BatchBytes))
 		}
 		if s.Workers < 0 || s.Workers > 256 {
 			add(key+".workers", fmt.Errorf("%d not in 0..256", s.Workers))

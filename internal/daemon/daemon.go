@@ -162,7 +162,7 @@ func (d *Daemon) Pull(ctx context.Context, name string) (ingest.Stats, error) {
 	r := &ingest.Runner{
 		Name: name, Source: src, Normalizer: d.normalizers[name], Store: d.store, Sealer: d.pii,
 		BatchSize: sc.BatchSize, Retry: sc.Retry, Log: d.log.Named("pull").With(zap.String("source", name)),
-		Workers: sc.Workers,
+		Workers: sc.Workers, BatchBytes: sc.BatchBytes,
 	}
 	if d.AfterStore != nil {
 		r.AfterStore = func(batch int) { d.AfterStore(name, batch) }

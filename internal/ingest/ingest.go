@@ -73,6 +73,12 @@ type Runner struct {
 	// stored raw payloads and rejects.
 	Sealer    Sealer
 	BatchSize int
+	// BatchBytes bounds the raw payload bytes of a batch (0: no bound). The
+	// count asked of the source is adapted from the payload sizes seen so
+	// far in the run (the first fetch asks for at most probeBatch records),
+	// so a source of large payloads gets smaller batches and memory stays
+	// bounded whatever the payload size.
+	BatchBytes int
 	// Workers normalize a batch in parallel (0 = GOMAXPROCS). The
 	// Normalizer, Redactor and Sealer must then be safe for concurrent use.
 	Workers int
@@ -177,11 +183,16 @@ func (r *Runner) Run(ctx context.Context) (Stats, error) {
 // stops after the last batch, on error, or when ctx ends.
 func (r *Runner) produce(ctx context.Context, cur string, out chan<- prepared) {
 	defer close(out)
+	limit := r.BatchSize
+	if r.BatchBytes > 0 {
+		limit = min(limit, probeBatch)
+	}
+	var seenBytes, seenRecords int
 	for n := 1; r.MaxBatches == 0 || n <= r.MaxBatches; n++ {
 		var b connectors.Batch
 		err := r.Retry.Do(ctx, func(ctx context.Context) error {
 			var err error
-			b, err = r.Source.Fetch(ctx, cur, r.BatchSize)
+			b, err = r.Source.Fetch(ctx, cur, limit)
 			return err
 		}, func(err error) bool { return !errors.Is(err, connectors.ErrPermanent) },
 			func(attempt int, wait time.Duration, err error) {
@@ -198,6 +209,16 @@ func (r *Runner) produce(ctx context.Context, cur string, out chan<- prepared) {
 		if len(b.Records) == 0 && b.Token == nil {
 			return
 		}
+		if r.BatchBytes > 0 {
+			for i := range b.Records {
+				seenBytes += len(b.Records[i].Payload)
+			}
+			seenRecords += len(b.Records)
+			if seenRecords > 0 {
+				avg := max(seenBytes/seenRecords, 1)
+				limit = max(1, min(r.BatchSize, r.BatchBytes/avg))
+			}
+		}
 		p := prepared{n: n, fetched: b}
 		r.prepare(&p, time.Now())
 		select {
@@ -211,6 +232,10 @@ func (r *Runner) produce(ctx context.Context, cur string, out chan<- prepared) {
 		cur = b.Next
 	}
 }
+
+// probeBatch is the most records the first fetch of a byte-bounded run asks
+// for, before any payload size is known.
+const probeBatch = 100
 
 // workerChunk is how many payloads a normalize worker takes at a time:
 // small enough to balance uneven payloads, large enough to keep the shared
