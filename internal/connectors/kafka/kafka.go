@@ -22,6 +22,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,6 +180,7 @@ type Source struct {
 	// session, where the partitions end and what the group committed.
 	client    *kafkago.Client
 	transport *kafkago.Transport
+	dialer    *kafkago.Dialer // the reader's: TLS and SASL as configured
 
 	mu     sync.Mutex // guards the fields below; Fetch and Commit may race
 	joined bool
@@ -240,7 +243,7 @@ func New(name string, cfg Config, saslPassword string) (*Source, error) {
 		JoinGroupBackoff: time.Second,
 	})
 	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport}
-	return &Source{name: name, cfg: cfg, reader: r, client: client, transport: transport, next: map[int]int64{}}, nil
+	return &Source{name: name, cfg: cfg, reader: r, client: client, transport: transport, dialer: dialer, next: map[int]int64{}}, nil
 }
 
 func mechanism(s *SASLConfig, password string) (sasl.Mechanism, error) {
@@ -334,6 +337,9 @@ func (s *Source) awaitJoin(ctx context.Context) error {
 	if joined {
 		return nil
 	}
+	if err := s.probe(ctx); err != nil {
+		return err
+	}
 	wait := max(joinTimeout, s.cfg.SessionTimeout+10*time.Second)
 	deadline := time.Now().Add(wait)
 	for {
@@ -354,6 +360,31 @@ func (s *Source) awaitJoin(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// probe connects to a broker as the reader does, TLS handshake and SASL
+// authentication included, before waiting for the group: the reader itself
+// retries a refused login silently, so a wrong password or an untrusted
+// certificate would otherwise surface as "group not joined" after the join
+// timeout. Those are permanent errors; an unreachable broker is not.
+func (s *Source) probe(ctx context.Context) error {
+	var last error
+	for _, b := range s.cfg.Brokers {
+		conn, err := s.dialer.DialContext(ctx, "tcp", b)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		var unknownCA x509.UnknownAuthorityError
+		var hostErr x509.HostnameError
+		var certErr *tls.CertificateVerificationError
+		if errors.Is(err, kafkago.SASLAuthenticationFailed) || errors.Is(err, kafkago.UnsupportedSASLMechanism) ||
+			errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certErr) {
+			return fmt.Errorf("source %s: broker %s refused the connection's credentials: %w: %w", s.name, b, err, connectors.ErrPermanent)
+		}
+		last = err
+	}
+	return fmt.Errorf("source %s: no broker reachable: %w", s.name, last)
 }
 
 func (s *Source) batch(msgs []kafkago.Message, max int) connectors.Batch {
