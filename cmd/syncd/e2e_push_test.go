@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/panjin-gov/syncd/internal/sandbox"
+	"github.com/panjin-gov/syncd/internal/testdb"
 )
 
 // A platform reached by file exchange: syncd writes GBK CSV batches with
@@ -68,5 +69,48 @@ func (e *env) addTargets(yaml string) {
 	defer f.Close()
 	if _, err := f.WriteString(yaml); err != nil {
 		e.t.Fatal(err)
+	}
+}
+
+// A 前置库 platform that lost rows and never answered: `syncd ledger
+// --requeue-sent-older-than` puts the versions back in the queue, the next
+// push writes them again, and their feedback then lands in the ledger.
+func TestRequeueSentVersionsAPlatformLost(t *testing.T) {
+	ctx := context.Background()
+	dsn, db := testdb.Postgres(t)
+	platform, err := sandbox.NewFrontDB(ctx, db, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, cleanItems(12), 20)
+	e.environ = append(e.environ, "E2E_FRONT_DSN="+dsn)
+	e.addTargets(`  front:
+    type: database
+    schedule: "@every 1h"
+    profile: {base: liaoning}
+    database: {driver: postgres, dsn_env: E2E_FRONT_DSN}
+`)
+	e.mustSyncd("pull", "discipline")
+	if out := e.mustSyncd("push", "front"); !strings.Contains(out, "sent (awaiting feedback) 12") {
+		t.Fatalf("push:\n%s", out)
+	}
+	testdb.Exec(t, db, "DELETE FROM xy_sjjh") // the platform loses the rows unanswered
+	out := e.mustSyncd("ledger", "front", "--requeue-sent-older-than", "1ns")
+	if !strings.Contains(out, "requeued 12 versions") || !strings.Contains(out, "pending  12") {
+		t.Fatalf("requeue:\n%s", out)
+	}
+	if out := e.mustSyncd("push", "front"); !strings.Contains(out, "sent (awaiting feedback) 12") {
+		t.Fatalf("push after requeue:\n%s", out)
+	}
+	if n, err := platform.Process(ctx); err != nil || n != 12 {
+		t.Fatalf("platform processed %d: %v", n, err)
+	}
+	e.mustSyncd("push", "front")
+	out = e.mustSyncd("ledger", "front")
+	if !strings.Contains(out, "accepted 12") || !strings.Contains(out, "sent     0") || !strings.Contains(out, "pending  0") {
+		t.Fatalf("ledger after feedback:\n%s", out)
+	}
+	if len(platform.Holdings()) != 12 {
+		t.Fatalf("platform holds %d", len(platform.Holdings()))
 	}
 }

@@ -197,13 +197,21 @@ skipped with the reason.`,
 	}
 	pushCmd.Flags().BoolVar(&pushDry, "dry-run", false, "print what would be sent; send and write nothing")
 
+	var requeueSent time.Duration
 	ledger := &cobra.Command{
-		Use:   "ledger TARGET",
+		Use:   "ledger TARGET [--requeue-sent-older-than DURATION]",
 		Short: "Show a target's delivery ledger: accepted, rejected, failed, pending and the last errors",
 		Args:  cobra.ExactArgs(1),
 		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, args []string) error {
 			if _, ok := cfg.Targets[args[0]]; !ok {
 				return fmt.Errorf("no target %q in %s", args[0], cfg.File())
+			}
+			if requeueSent > 0 {
+				n, err := d.RequeueSent(ctx, args[0], requeueSent)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("requeued %d versions sent more than %s ago without feedback; the next push sends them again\n", n, requeueSent)
 			}
 			sum, err := d.Store().Summary(ctx, args[0], 10)
 			if err != nil {
@@ -224,6 +232,9 @@ skipped with the reason.`,
 			return nil
 		}),
 	}
+
+	ledger.Flags().DurationVar(&requeueSent, "requeue-sent-older-than", 0,
+		"put versions handed to a database or file platform longer ago than this, still without feedback, back in the queue")
 
 	expire := &cobra.Command{
 		Use:   "expire",

@@ -210,6 +210,49 @@ func (m maskingOpener) Open(ct []byte) (string, error) {
 	return pii.Mask(id), nil
 }
 
+// RequeueSent puts the versions target was handed more than olderThan ago
+// and never answered for back into its queue: each gets a 'failed' ledger
+// entry saying so, and the target's watermark moves back to the oldest of
+// them, so the next push run sends them again (as the same idempotency
+// keys; a platform that did hold them answers with duplicates).
+func (d *Daemon) RequeueSent(ctx context.Context, target string, olderThan time.Duration) (int, error) {
+	if _, ok := d.cfg.Targets[target]; !ok {
+		return 0, fmt.Errorf("no target %q in %s", target, d.cfg.File())
+	}
+	sent, err := d.store.SentBefore(ctx, target, time.Now().Add(-olderThan))
+	if err != nil || len(sent) == 0 {
+		return 0, err
+	}
+	now := time.Now()
+	earliest := sent[0].IngestedAt
+	entries := make([]store.LedgerEntry, len(sent))
+	for i, v := range sent {
+		entries[i] = store.LedgerEntry{Target: target, RecordID: v.RecordID, Version: v.Version, Op: v.Op,
+			Outcome: store.Failed, BatchID: "requeue", AttemptAt: now,
+			Message: "requeued by the operator: no feedback since " + v.SentAt.Format(time.DateTime)}
+		if v.IngestedAt.Before(earliest) {
+			earliest = v.IngestedAt
+		}
+	}
+	if err := d.store.WriteLedger(ctx, entries); err != nil {
+		return 0, err
+	}
+	name := push.WatermarkName(target)
+	cur, ok, err := d.store.Cursor(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	back := earliest.Add(-time.Second).UTC()
+	if t, perr := time.Parse(time.RFC3339, cur); !ok || perr != nil || back.Before(t) {
+		if err := d.store.SaveCursor(ctx, name, back.Format(time.RFC3339)); err != nil {
+			return 0, err
+		}
+	}
+	d.log.Info("sent versions requeued", zap.String("target", target), zap.Int("versions", len(sent)),
+		zap.Time("watermark", back))
+	return len(sent), nil
+}
+
 // Breaker returns a target's circuit breaker (nil for an unknown target).
 func (d *Daemon) Breaker(target string) *push.Breaker { return d.breakers[target] }
 

@@ -70,7 +70,8 @@ func (s *Store) WriteLedger(ctx context.Context, entries []LedgerEntry) error {
 }
 
 // Pending returns up to limit current record versions that changed at or after
-// since and that target has not finished (accepted, rejected or skipped),
+// since and whose latest outcome at target is not final (accepted, rejected,
+// skipped) or sent (awaiting feedback): new ones, failed ones, requeued ones,
 // oldest change first. Its cost follows the number of changes since the
 // watermark, not the size of the store: candidates come from record_log,
 // which is ordered by ingest time.
@@ -80,8 +81,10 @@ func (s *Store) Pending(ctx context.Context, target string, since time.Time, lim
 		" WHERE record_id IN (" + changed + ")" +
 		" AND (record_id, version) IN (SELECT record_id, max(version) FROM " + s.t("records") +
 		"   WHERE record_id IN (" + changed + ") GROUP BY record_id)" +
-		" AND (record_id, version) NOT IN (SELECT record_id, version FROM " + s.t("push_ledger") +
-		"   WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped', 'sent') AND record_id IN (" + changed + "))" +
+		" AND (record_id, version) NOT IN (SELECT record_id, version FROM (" +
+		"   SELECT record_id, version, argMax(outcome, " + latestOrder + ") AS o FROM " + s.t("push_ledger") +
+		"   WHERE target = ? AND record_id IN (" + changed + ") GROUP BY record_id, version)" +
+		"   WHERE o IN ('accepted', 'rejected', 'skipped', 'sent'))" +
 		" ORDER BY ingested_at, record_id LIMIT ?"
 	since = dateTime(since)
 	recs, err := s.selectRecords(ctx, q, since, since, target, since, limit*2)
@@ -192,8 +195,9 @@ func (s *Store) Summary(ctx context.Context, target string, lastErrors int) (Led
 	rows.Close()
 	if err := s.conn.QueryRow(ctx, `SELECT count() FROM (
 			SELECT record_id, max(version) AS version FROM `+s.t("records")+` GROUP BY record_id)
-		WHERE (record_id, version) NOT IN (SELECT record_id, version FROM `+s.t("push_ledger")+`
-			WHERE target = ? AND outcome IN ('accepted', 'rejected', 'skipped', 'sent'))`, target).Scan(&sum.Pending); err != nil {
+		WHERE (record_id, version) NOT IN (SELECT record_id, version FROM (
+			SELECT record_id, version, argMax(outcome, `+latestOrder+`) AS o FROM `+s.t("push_ledger")+`
+			WHERE target = ? GROUP BY record_id, version) WHERE o IN ('accepted', 'rejected', 'skipped', 'sent'))`, target).Scan(&sum.Pending); err != nil {
 		return sum, fmt.Errorf("ledger pending %s: %w", target, err)
 	}
 	if sum.Sent > 0 {
@@ -220,4 +224,45 @@ func (s *Store) Summary(ctx context.Context, target string, lastErrors int) (Led
 		sum.LastErrors = append(sum.LastErrors, e)
 	}
 	return sum, erows.Err()
+}
+
+// SentVersion is a version a target was handed and has not answered for.
+type SentVersion struct {
+	RecordID   string
+	Version    uint64
+	Op         Op
+	SentAt     time.Time
+	IngestedAt time.Time // when the version was stored (its record_log time)
+}
+
+// SentBefore lists the versions whose latest outcome at target is 'sent'
+// and that were handed over before cutoff: a database or file platform that
+// never answered for them.
+func (s *Store) SentBefore(ctx context.Context, target string, cutoff time.Time) ([]SentVersion, error) {
+	rows, err := s.conn.Query(ctx, `SELECT l.record_id, l.version, toString(l.op), l.at, g.ingested
+		FROM (
+			SELECT record_id, version, argMax(op, `+latestOrder+`) AS op, argMax(outcome, `+latestOrder+`) AS o,
+				max(attempt_at) AS at
+			FROM `+s.t("push_ledger")+` WHERE target = ? GROUP BY record_id, version
+		) AS l
+		ANY LEFT JOIN (
+			SELECT record_id, version, min(ingested_at) AS ingested FROM `+s.t("record_log")+` GROUP BY record_id, version
+		) AS g USING (record_id, version)
+		WHERE l.o = 'sent' AND l.at <= ?
+		ORDER BY l.at`, target, dateTime(cutoff).UTC())
+	if err != nil {
+		return nil, fmt.Errorf("sent versions of %s: %w", target, err)
+	}
+	defer rows.Close()
+	var out []SentVersion
+	for rows.Next() {
+		var v SentVersion
+		var op string
+		if err := rows.Scan(&v.RecordID, &v.Version, &op, &v.SentAt, &v.IngestedAt); err != nil {
+			return nil, err
+		}
+		v.Op = Op(op)
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
