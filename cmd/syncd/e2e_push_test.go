@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,5 +115,39 @@ func TestRequeueSentVersionsAPlatformLost(t *testing.T) {
 	}
 	if len(platform.Holdings()) != 12 {
 		t.Fatalf("platform holds %d", len(platform.Holdings()))
+	}
+}
+
+// A push killed with SIGKILL after the platform applied a batch and before
+// the ledger recorded it: the restart sends that batch again under the same
+// idempotency keys, the platform answers them as duplicates, and every
+// version ends accepted exactly once in the ledger and held once.
+func TestKillBetweenSendAndLedger(t *testing.T) {
+	const n = 120 // the target's batch_size is 50
+	e := newEnv(t, cleanItems(n), 200)
+	e.mustSyncd("pull", "discipline")
+	out, err := e.syncd([]string{"SYNCD_TEST_KILL_AFTER_SEND=2"}, "push", "liaoning")
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("push was not killed: %v\n%s", err, out)
+	}
+	if h := len(e.platform.Holdings()); h != 100 {
+		t.Fatalf("platform holds %d after two batches, want 100", h)
+	}
+	if got := e.count("SELECT count() FROM {db}.push_ledger WHERE outcome = 'accepted'"); got != 50 {
+		t.Fatalf("ledger has %d accepted before the restart, want 50 (batch 2 unrecorded)", got)
+	}
+	e.mustSyncd("push", "liaoning")
+	if h := len(e.platform.Holdings()); h != n {
+		t.Fatalf("platform holds %d, want %d", h, n)
+	}
+	if st := e.platform.Stats(); st.Duplicates != 50 || st.Accepted != n {
+		t.Fatalf("platform stats %+v: want batch 2's 50 as duplicates and %d applied once", st, n)
+	}
+	if got := e.count("SELECT uniqExact(record_id, version) FROM {db}.push_ledger WHERE outcome = 'accepted'"); got != n {
+		t.Fatalf("%d versions accepted in the ledger, want %d", got, n)
+	}
+	if out := e.mustSyncd("ledger", "liaoning"); !strings.Contains(out, "pending  0") {
+		t.Fatalf("ledger:\n%s", out)
 	}
 }

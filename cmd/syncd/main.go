@@ -377,20 +377,35 @@ func goVersion() string {
 
 // installTestHooks arms fault injection for the crash tests: with
 // SYNCD_TEST_KILL_AFTER_STORE=N the process kills itself with SIGKILL right
-// after storing batch N of any source and before saving its cursor.
+// after storing batch N of any source and before saving its cursor; with
+// SYNCD_TEST_KILL_AFTER_SEND=N, right after a platform answered push batch N
+// and before the ledger records it.
 func installTestHooks(d *daemon.Daemon) {
-	v := os.Getenv("SYNCD_TEST_KILL_AFTER_STORE")
-	if v == "" {
-		return
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return
-	}
-	d.AfterStore = func(_ string, batch int) {
-		if batch == n {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // never returns: the signal ends the process
+	if n := testHookBatch("SYNCD_TEST_KILL_AFTER_STORE"); n > 0 {
+		d.AfterStore = func(_ string, batch int) {
+			if batch == n {
+				killSelf()
+			}
 		}
 	}
+	if n := testHookBatch("SYNCD_TEST_KILL_AFTER_SEND"); n > 0 {
+		d.AfterSend = func(_ string, batch int) {
+			if batch == n {
+				killSelf()
+			}
+		}
+	}
+}
+
+func testHookBatch(env string) int {
+	n, err := strconv.Atoi(os.Getenv(env))
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
+}
+
+func killSelf() {
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // never returns: the signal ends the process
 }

@@ -53,6 +53,9 @@ type Daemon struct {
 	// AfterStore, when set, is given to every ingest runner (tests use it to
 	// crash between store and cursor save).
 	AfterStore func(source string, batch int)
+	// AfterSend, when set, is given to every push runner (tests use it to
+	// crash between a platform's answer and the ledger write).
+	AfterSend func(target string, batch int)
 }
 
 // Open connects to the store and prepares every source's normalizer. It
@@ -277,6 +280,9 @@ func (d *Daemon) pushRunner(name string) (*push.Runner, func(), error) {
 		Name: name, Target: t, Ledger: d.store, Layout: d.layouts[name], IDs: d.pii, Kinds: kinds,
 		BatchSize: tc.BatchSize, Retry: tc.Retry, Log: d.log.Named("push").With(zap.String("target", name)),
 		Breaker: d.breakers[name], RateLimit: tc.RateLimit,
+	}
+	if d.AfterSend != nil {
+		r.AfterSend = func(batch int) { d.AfterSend(name, batch) }
 	}
 	return r, func() { t.Close(context.Background()) }, nil
 }

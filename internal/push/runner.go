@@ -42,6 +42,10 @@ type Runner struct {
 	// RateLimit caps records sent per second (0: no cap); a batch waits
 	// until it may go as a whole.
 	RateLimit float64
+	// AfterSend, if set, runs after a platform answered batch n (counted
+	// from 1 in this run) and before the ledger records the answer. Tests
+	// use it to crash exactly there.
+	AfterSend func(n int)
 	// Preview, when set, makes Run a dry run: every decision is passed to it
 	// (skip says why nothing would be sent) and nothing is sent, written to
 	// the ledger or moved.
@@ -295,6 +299,9 @@ func (r *Runner) pushBatch(ctx context.Context, recs []record.Record, st *Stats,
 			return fmt.Errorf("push %s batch %s (%d items): %w: %w", r.Name, batchID, len(items), ErrTransport, err)
 		}
 		r.Breaker.Success()
+		if r.AfterSend != nil {
+			r.AfterSend(st.Batches)
+		}
 		byKey := make(map[string]Receipt, len(receipts))
 		for _, rc := range receipts {
 			byKey[rc.Key] = rc
