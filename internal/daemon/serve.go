@@ -180,11 +180,7 @@ func (d *Daemon) adminHandler(s *schedule.Scheduler, board *statusBoard) http.Ha
 	})
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		circuits := map[string]string{}
-		for name := range d.cfg.Targets {
-			circuits[name] = d.breakers[name].State()
-		}
-		json.NewEncoder(w).Encode(map[string]any{"jobs": board.snapshot(), "config": d.cfg.File(), "circuits": circuits})
+		json.NewEncoder(w).Encode(map[string]any{"jobs": board.snapshot(), "config": d.cfg.File(), "circuits": d.circuitStates()})
 	})
 	// Data-quality figures (DOMAIN.md indicators) for decisions since the
 	// given date (default: the start of the current year).
@@ -238,6 +234,7 @@ func (d *Daemon) adminHandler(s *schedule.Scheduler, board *statusBoard) http.Ha
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		writeMetrics(w, board.snapshot())
+		writeCircuitMetrics(w, d.circuitStates())
 	})
 	return mux
 }
@@ -286,6 +283,37 @@ func writeMetrics(w http.ResponseWriter, jobs map[string]jobStatus) {
 		for _, k := range ks {
 			fmt.Fprintf(w, "syncd_records_total{job=%q,outcome=%q} %d\n", n, k, counts[k])
 		}
+	}
+}
+
+// circuitStates is each target's circuit breaker state.
+func (d *Daemon) circuitStates() map[string]string {
+	out := make(map[string]string, len(d.cfg.Targets))
+	for name := range d.cfg.Targets {
+		out[name] = d.breakers[name].State()
+	}
+	return out
+}
+
+// writeCircuitMetrics writes syncd_circuit_open{target}: 1 while a target's
+// breaker keeps syncd from contacting it, 0.5 half-open, 0 closed.
+func writeCircuitMetrics(w http.ResponseWriter, states map[string]string) {
+	names := make([]string, 0, len(states))
+	for n := range states {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "# HELP syncd_circuit_open Whether a target's circuit breaker is open (1), half-open (0.5) or closed (0).")
+	fmt.Fprintln(w, "# TYPE syncd_circuit_open gauge")
+	for _, n := range names {
+		v := "0"
+		switch states[n] {
+		case "open":
+			v = "1"
+		case "half-open":
+			v = "0.5"
+		}
+		fmt.Fprintf(w, "syncd_circuit_open{target=%q} %s\n", n, v)
 	}
 }
 
