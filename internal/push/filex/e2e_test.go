@@ -16,9 +16,14 @@ import (
 )
 
 // sandboxPlatform runs the sandbox file platform over dir until the test ends.
-func sandboxPlatform(t *testing.T, dir string) *sandbox.FilePlatform {
+// sandboxPlatform starts the sandbox file platform on dir, with faults set
+// before it first looks at the folder.
+func sandboxPlatform(t *testing.T, dir string, faults ...sandbox.FileFaults) *sandbox.FilePlatform {
 	t.Helper()
 	p := sandbox.NewFilePlatform(dir, "")
+	for _, f := range faults {
+		p.SetFaults(f)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -130,8 +135,7 @@ func TestSandboxFaults(t *testing.T) {
 
 	t.Run("delay", func(t *testing.T) {
 		dir := t.TempDir()
-		p := sandboxPlatform(t, dir)
-		p.SetFaults(sandbox.FileFaults{Delay: 150 * time.Millisecond})
+		sandboxPlatform(t, dir, sandbox.FileFaults{Delay: 150 * time.Millisecond})
 		tg := newTarget(t, filex.Config{Dir: dir, LateReceipts: filex.LateRetry, ReceiptTimeout: 50 * time.Millisecond})
 		if _, err := tg.Send(ctx, "b1", items(1)); !errors.Is(err, filex.ErrNoReceipt) {
 			t.Fatalf("before the delay: %v", err)
@@ -145,8 +149,7 @@ func TestSandboxFaults(t *testing.T) {
 
 	t.Run("drop", func(t *testing.T) {
 		dir := t.TempDir()
-		p := sandboxPlatform(t, dir)
-		p.SetFaults(sandbox.FileFaults{DropRate: 1})
+		p := sandboxPlatform(t, dir, sandbox.FileFaults{DropRate: 1})
 		tg := newTarget(t, filex.Config{Dir: dir, LateReceipts: filex.LateRetry, ReceiptTimeout: 80 * time.Millisecond})
 		if _, err := tg.Send(ctx, "b1", items(1)); !errors.Is(err, filex.ErrNoReceipt) {
 			t.Fatalf("dropped: %v", err)
@@ -163,8 +166,7 @@ func TestSandboxFaults(t *testing.T) {
 
 	t.Run("reject", func(t *testing.T) {
 		dir := t.TempDir()
-		p := sandboxPlatform(t, dir)
-		p.SetFaults(sandbox.FileFaults{RejectRate: 1})
+		sandboxPlatform(t, dir, sandbox.FileFaults{RejectRate: 1})
 		tg := newTarget(t, filex.Config{Dir: dir})
 		rs, err := tg.Send(ctx, "b1", items(1))
 		if err != nil || len(rs) != 2 || rs[0].Code != sandbox.CodeSimulated || rs[1].Code != sandbox.CodeSimulated {
@@ -180,8 +182,7 @@ func TestSandboxFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.WriteFile(filepath.Join(dir, "b1.manifest.json"), []byte(`{"batch_id":"b1","file":`), 0o644)
-			p := sandboxPlatform(t, dir)
-			p.SetFaults(sandbox.FileFaults{CorruptManifest: mode})
+			sandboxPlatform(t, dir, sandbox.FileFaults{CorruptManifest: mode})
 			tg = newTarget(t, filex.Config{Dir: dir, ReceiptTimeout: 5 * time.Second})
 			rs, err := tg.Send(ctx, "b1", items(1))
 			switch mode {

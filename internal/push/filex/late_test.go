@@ -22,8 +22,7 @@ import (
 func TestLateReceiptsArriveAsFeedback(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	p := sandboxPlatform(t, dir)
-	p.SetFaults(sandbox.FileFaults{Delay: 300 * time.Millisecond})
+	p := sandboxPlatform(t, dir, sandbox.FileFaults{Delay: 300 * time.Millisecond})
 	st := storetest.New(t)
 	now := time.Now()
 	var recs []record.Record
