@@ -344,33 +344,41 @@ func (t *Target) Send(ctx context.Context, batchID string, items []push.Item) ([
 }
 
 // Feedback reads receipts that came after their batch's Send stopped
-// waiting: every receipt file in ReceiptsDir named after cursor (the last
-// file read), at most max receipts' worth of files. Files up to the cursor
-// (recorded, since the runner saves a cursor only after the ledger write)
-// are archived to done/ first. A receipt refusing its batch as a whole
-// rejects each of the batch's keys with code "batch_refused".
+// waiting: the receipt files in ReceiptsDir, at most max receipts' worth.
+// The cursor is the list of files the previous call read: the runner saves
+// it only after their answers are in the ledger, so those are archived to
+// done/ first. (Batch ids do not sort in arrival order, so a cursor of names
+// read, not a position, is what is safe.) A receipt refusing its batch as a
+// whole rejects each of the batch's keys with code "batch_refused".
 func (t *Target) Feedback(ctx context.Context, cursor string, max int) ([]push.Receipt, string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if cursor != "" {
+		if err := os.MkdirAll(filepath.Join(t.cfg.ReceiptsDir, DoneDir), 0o755); err != nil {
+			return nil, cursor, err
+		}
+		for _, name := range strings.Split(cursor, "\n") {
+			if name == "" || !strings.HasSuffix(name, ReceiptSuffix) || strings.ContainsAny(name, "/\\") {
+				continue
+			}
+			err := os.Rename(filepath.Join(t.cfg.ReceiptsDir, name), filepath.Join(t.cfg.ReceiptsDir, DoneDir, name))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, cursor, err
+			}
+		}
+	}
 	entries, err := os.ReadDir(t.cfg.ReceiptsDir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, cursor, nil
+		return nil, "", nil
 	}
 	if err != nil {
 		return nil, cursor, err
 	}
 	var out []push.Receipt
-	next := cursor
-	for _, e := range entries { // sorted by name
+	var read []string
+	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !strings.HasSuffix(name, ReceiptSuffix) {
-			continue
-		}
-		path := filepath.Join(t.cfg.ReceiptsDir, name)
-		if name <= cursor {
-			if os.MkdirAll(filepath.Join(t.cfg.ReceiptsDir, DoneDir), 0o755) == nil {
-				os.Rename(path, filepath.Join(t.cfg.ReceiptsDir, DoneDir, name))
-			}
 			continue
 		}
 		if len(out) >= max {
@@ -378,9 +386,9 @@ func (t *Target) Feedback(ctx context.Context, cursor string, max int) ([]push.R
 		}
 		base := strings.TrimSuffix(name, ReceiptSuffix)
 		batchID := strings.TrimPrefix(base, t.cfg.FilePrefix)
-		b, err := os.ReadFile(path)
+		b, err := os.ReadFile(filepath.Join(t.cfg.ReceiptsDir, name))
 		if err != nil {
-			return out, next, err
+			continue // gone (a concurrent Send archived it) or unreadable: next time
 		}
 		rs, err := parseReceipt(b, batchID, t.cfg.Receipt)
 		var ref *refusal
@@ -388,20 +396,19 @@ func (t *Target) Feedback(ctx context.Context, cursor string, max int) ([]push.R
 		case errors.As(err, &ref):
 			keys, kerr := t.batchKeys(base)
 			if kerr != nil {
-				return out, next, fmt.Errorf("%s: refused, and its batch cannot be read: %w", name, kerr)
+				return out, strings.Join(read, "\n"), fmt.Errorf("%s: refused, and its batch cannot be read: %w", name, kerr)
 			}
 			for _, k := range keys {
 				out = append(out, push.Receipt{Key: k, Code: "batch_refused", Message: ref.msg})
 			}
 		case err != nil:
-			// Possibly still being written: stop here and read it next time.
-			return out, next, nil
+			continue // possibly still being written: read it next time
 		default:
 			out = append(out, rs...)
 		}
-		next = name
+		read = append(read, name)
 	}
-	return out, next, nil
+	return out, strings.Join(read, "\n"), nil
 }
 
 // batchKeys lists the idempotency keys of a batch written earlier, from
