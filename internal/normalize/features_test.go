@@ -142,7 +142,7 @@ func TestPeriodAdd(t *testing.T) {
 // both rejects and warns in one.
 func TestGoldenCoverage(t *testing.T) {
 	rejected, warned := map[string]bool{}, map[string]bool{}
-	files, _ := filepath.Glob("testdata/golden/*/expected.jsonl")
+	files, _ := filepath.Glob(goldenDir + "/*/expected.jsonl")
 	for _, file := range files {
 		f, err := os.Open(file)
 		if err != nil {

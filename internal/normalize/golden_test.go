@@ -17,7 +17,11 @@ import (
 	"github.com/panjin-gov/syncd/internal/record"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/golden/*/expected.jsonl")
+var update = flag.Bool("update", false, "rewrite testdata/normalize/*/expected.jsonl")
+
+// goldenDir holds the golden cases: the repository's testdata/normalize, one
+// folder per case (mapping.json, input.jsonl, expected.jsonl).
+const goldenDir = "../../testdata/normalize"
 
 // goldenNow is the ingest time of every golden case.
 var goldenNow = time.Date(2026, 3, 1, 10, 0, 0, 0, shanghai)
@@ -133,11 +137,11 @@ func clearIDs(payload []byte) []string {
 	return ids
 }
 
-// TestGolden runs every testdata/golden/<case>: mapping.json compiled for
+// TestGolden runs every testdata/normalize/<case>: mapping.json compiled for
 // source "<case>", each line of input.jsonl normalized as one payload (key
 // "<case>:<line>"), compared with the same line of expected.jsonl.
 func TestGolden(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/golden/*")
+	dirs, err := filepath.Glob(goldenDir + "/*")
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no golden cases: %v", err)
 	}
