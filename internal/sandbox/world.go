@@ -169,8 +169,9 @@ func (s *World) Handler() http.Handler {
 	return mux
 }
 
-// mountPlatformAdmin serves the non-HTTP platforms' holdings and fault
-// switches: /liaoning/admin/{holdings,faults}, /exchange/admin/{holdings,faults}.
+// mountPlatformAdmin serves the non-HTTP systems' switches:
+// /liaoning/admin/{holdings,faults}, /exchange/admin/{holdings,faults},
+// /hr/admin/faults, /enforcement/admin/faults, /court/admin/poison.
 func (s *World) mountPlatformAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /liaoning/admin/holdings", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.liaoning.Holdings())
@@ -196,6 +197,41 @@ func (s *World) mountPlatformAdmin(mux *http.ServeMux) {
 		}
 		s.log.Info("liaoning faults set", zap.Any("faults", f))
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	// The sources' fault switches: malformed rows in HR and in the penalty
+	// files the next steps write, a poison message on the court topic now.
+	mux.HandleFunc("POST /hr/admin/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f struct {
+			Malformed bool `json:"malformed"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if f.Malformed {
+			s.hr.SetFault(HRMalformed)
+		} else {
+			s.hr.SetFault(HRHealthy)
+		}
+		writeJSON(w, http.StatusOK, f)
+	})
+	mux.HandleFunc("POST /enforcement/admin/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f struct {
+			Malformed bool `json:"malformed"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		s.enforcement.SetMalformed(f.Malformed)
+		writeJSON(w, http.StatusOK, f)
+	})
+	mux.HandleFunc("POST /court/admin/poison", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.court.PublishPoison(r.Context()); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"published": "poison"})
 	})
 	mux.HandleFunc("GET /exchange/admin/holdings", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.exchange.Holdings())

@@ -12,8 +12,13 @@ import (
 // The world's admin endpoints flip the non-HTTP platforms' faults.
 func TestWorldAdminFaults(t *testing.T) {
 	dir := t.TempDir()
+	enf, err := LoadEnforcement("../../testdata/sandbox/enforcement.csv", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &World{log: zap.NewNop(), exchange: NewFilePlatform(dir, ""), liaoning: &FrontDB{log: zap.NewNop(),
-		holdings: map[string]Holding{}, versions: map[string]uint64{}, seen: map[string]bool{}}}
+		holdings: map[string]Holding{}, versions: map[string]uint64{}, seen: map[string]bool{}},
+		hr: NewHR(nil, 1), enforcement: enf}
 	mux := http.NewServeMux()
 	w.mountPlatformAdmin(mux)
 	srv := httptest.NewServer(mux)
@@ -37,5 +42,11 @@ func TestWorldAdminFaults(t *testing.T) {
 	}
 	if c := post("/exchange/admin/faults", `{"DropRate":0.25}`); c != 200 || w.exchange.Faults().DropRate != 0.25 {
 		t.Fatalf("exchange faults: %d %+v", c, w.exchange.Faults())
+	}
+	if c := post("/hr/admin/faults", `{"malformed":true}`); c != 200 || w.hr.Fault() != HRMalformed {
+		t.Fatalf("hr faults: %d %v", c, w.hr.Fault())
+	}
+	if c := post("/enforcement/admin/faults", `{"malformed":true}`); c != 200 || !w.enforcement.malformed {
+		t.Fatalf("enforcement faults: %d", c)
 	}
 }
