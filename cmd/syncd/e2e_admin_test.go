@@ -125,3 +125,29 @@ func TestAdminAPIOfARunningDaemon(t *testing.T) {
 		t.Fatalf("daemon did not stop cleanly on SIGTERM: %v\n%s", err, out.String())
 	}
 }
+
+// syncd status shows each source's cursor and each target's watermark and
+// ledger counts.
+func TestStatusCommand(t *testing.T) {
+	e := newEnv(t, cleanItems(15), 10)
+	out := e.mustSyncd("status")
+	if !strings.Contains(out, "(never pulled)") || !strings.Contains(out, "(never pushed)") {
+		t.Fatalf("status before any run:\n%s", out)
+	}
+	e.mustSyncd("pull", "discipline")
+	e.mustSyncd("push", "liaoning")
+	out = e.mustSyncd("status")
+	if strings.Contains(out, "(never") || !strings.Contains(out, ": 15 records") {
+		t.Fatalf("status after a round:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "liaoning ") {
+			f := strings.Fields(line)
+			if len(f) != 8 || f[3] != "15" || f[7] != "0" {
+				t.Fatalf("target line %q: want 15 accepted, 0 pending", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no target line:\n%s", out)
+}

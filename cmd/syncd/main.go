@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/panjin-gov/syncd/internal/config"
 	"github.com/panjin-gov/syncd/internal/daemon"
+	"github.com/panjin-gov/syncd/internal/ingest"
 	"github.com/panjin-gov/syncd/internal/logging"
 	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/store"
@@ -282,6 +284,50 @@ originals are opened with the PII key, so ID numbers are replayed too.
 	replay.Flags().StringVar(&replaySource, "source", "", "replay only this source (default: all)")
 	replay.Flags().BoolVar(&replayDry, "dry-run", false, "count what would change; write nothing")
 
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Where every source and target stands: cursors, watermarks, ledger counts",
+		Args:  cobra.NoArgs,
+		RunE: withDaemon(func(ctx context.Context, d *daemon.Daemon, cfg *config.Config, _ []string) error {
+			st := d.Store()
+			n, err := st.RecordCount(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("store %s/%s: %d records\n\n", strings.Join(cfg.ClickHouse.Addr, ","), st.Database(), n)
+			fmt.Printf("%-16s %-9s %s\n", "source", "type", "cursor (the position after the last stored batch)")
+			for _, name := range slices.Sorted(maps.Keys(cfg.Sources)) {
+				cur, ok, err := st.Cursor(ctx, ingest.CursorName(name))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					cur = "(never pulled)"
+				} else if len(cur) > 90 {
+					cur = cur[:87] + "..."
+				}
+				fmt.Printf("%-16s %-9s %s\n", name, cfg.Sources[name].Type, cur)
+			}
+			fmt.Printf("\n%-16s %-9s %-21s %9s %9s %8s %8s %8s\n", "target", "type", "watermark", "accepted", "rejected", "sent", "failed", "pending")
+			for _, name := range slices.Sorted(maps.Keys(cfg.Targets)) {
+				wm, ok, err := st.Cursor(ctx, push.WatermarkName(name))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					wm = "(never pushed)"
+				}
+				sum, err := st.Summary(ctx, name, 0)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("%-16s %-9s %-21s %9d %9d %8d %8d %8d\n", name, cfg.Targets[name].Type, wm,
+					sum.Accepted, sum.Rejected, sum.Sent, sum.Failed, sum.Pending)
+			}
+			return nil
+		}),
+	}
+
 	var qualitySince string
 	var qualityJSON bool
 	quality := &cobra.Command{
@@ -350,7 +396,7 @@ originals are opened with the PII key, so ID numbers are replayed too.
 		},
 	}
 
-	root.AddCommand(run, migrate, checkConfig, pull, pushCmd, ledger, expire, normalizeCmd, replay, quality, versionCmd)
+	root.AddCommand(run, migrate, checkConfig, status, pull, pushCmd, ledger, expire, normalizeCmd, replay, quality, versionCmd)
 	return root
 }
 
