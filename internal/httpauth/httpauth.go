@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -114,4 +115,37 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 			req.URL.Scheme, req.URL.Host, via[0].URL.Scheme, via[0].URL.Host)
 	}
 	return nil
+}
+
+// ValidateURL checks an endpoint's url key: set, and an http(s) URL with a
+// host. Its errors start with "url: ".
+func ValidateURL(s string) error {
+	if s == "" {
+		return errors.New("url: required")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url: %q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+// ValidateLegacyToken checks the older top-level token_env key (a bearer
+// token's variable) against c: it cannot be combined with an auth.type.
+func (c *Config) ValidateLegacyToken(tokenEnv string) error {
+	if tokenEnv != "" && c.Auth.Type != "" && c.Auth.Type != TypeNone {
+		return fmt.Errorf("token_env: set together with auth.type %s; use auth alone", c.Auth.Type)
+	}
+	return nil
+}
+
+// WithLegacyToken is c with the older token_env key applied: bearer auth
+// from that variable when no auth.type is set and the variable holds a
+// token (an unset variable means no auth, as it always did).
+func (c *Config) WithLegacyToken(tokenEnv string, resolve func(envName string) string) Config {
+	out := *c
+	if tokenEnv != "" && out.Auth.Type == TypeNone && resolve != nil && resolve(tokenEnv) != "" {
+		out.Auth = Auth{Type: TypeBearer, TokenEnv: tokenEnv}
+	}
+	return out
 }

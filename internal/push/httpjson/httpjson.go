@@ -58,7 +58,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,11 +163,8 @@ func (c *Config) SetDefaults() {
 // Validate checks the config without I/O.
 func (c *Config) Validate() error {
 	var errs []error
-	u, err := url.Parse(c.URL)
-	if c.URL == "" {
-		errs = append(errs, errors.New("url: required"))
-	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("url: %q is not an http(s) URL", c.URL))
+	if err := httpauth.ValidateURL(c.URL); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.Format {
 	case "", FormatJSON, FormatXML:
@@ -182,8 +178,8 @@ func (c *Config) Validate() error {
 			break
 		}
 	}
-	if c.TokenEnv != "" && c.Auth.Type != "" && c.Auth.Type != httpauth.TypeNone {
-		errs = append(errs, fmt.Errorf("token_env: set together with auth.type %s; use auth alone", c.Auth.Type))
+	if err := c.Config.ValidateLegacyToken(c.TokenEnv); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
@@ -207,11 +203,7 @@ func New(cfg Config, resolve func(envName string) string) (*Target, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tc := cfg.Config
-	if cfg.TokenEnv != "" && tc.Auth.Type == httpauth.TypeNone && resolve != nil && resolve(cfg.TokenEnv) != "" {
-		tc.Auth = httpauth.Auth{Type: httpauth.TypeBearer, TokenEnv: cfg.TokenEnv}
-	}
-	client, err := httpauth.Client(tc, resolve)
+	client, err := httpauth.Client(cfg.Config.WithLegacyToken(cfg.TokenEnv, resolve), resolve)
 	if err != nil {
 		return nil, err
 	}
