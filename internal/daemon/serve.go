@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -252,11 +251,7 @@ func writeRunResult(w http.ResponseWriter, name string, err error) {
 // writeMetrics writes the Prometheus text exposition format by hand: a
 // handful of counters does not justify a client library.
 func writeMetrics(w http.ResponseWriter, jobs map[string]jobStatus) {
-	names := make([]string, 0, len(jobs))
-	for n := range jobs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := keys(jobs)
 	fmt.Fprintln(w, "# HELP syncd_job_runs_total Job runs by result.")
 	fmt.Fprintln(w, "# TYPE syncd_job_runs_total counter")
 	for _, n := range names {
@@ -275,12 +270,7 @@ func writeMetrics(w http.ResponseWriter, jobs map[string]jobStatus) {
 	fmt.Fprintln(w, "# TYPE syncd_records_total counter")
 	for _, n := range names {
 		counts := jobs[n].Counts
-		ks := make([]string, 0, len(counts))
-		for k := range counts {
-			ks = append(ks, k)
-		}
-		sort.Strings(ks)
-		for _, k := range ks {
+		for _, k := range keys(counts) {
 			fmt.Fprintf(w, "syncd_records_total{job=%q,outcome=%q} %d\n", n, k, counts[k])
 		}
 	}
@@ -298,11 +288,7 @@ func (d *Daemon) circuitStates() map[string]string {
 // writeCircuitMetrics writes syncd_circuit_open{target}: 1 while a target's
 // breaker keeps syncd from contacting it, 0.5 half-open, 0 closed.
 func writeCircuitMetrics(w http.ResponseWriter, states map[string]string) {
-	names := make([]string, 0, len(states))
-	for n := range states {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := keys(states)
 	fmt.Fprintln(w, "# HELP syncd_circuit_open Whether a target's circuit breaker is open (1), half-open (0.5) or closed (0).")
 	fmt.Fprintln(w, "# TYPE syncd_circuit_open gauge")
 	for _, n := range names {
