@@ -159,11 +159,7 @@ func (e *env) mustSyncd(args ...string) string {
 
 func (e *env) count(query string) uint64 {
 	e.t.Helper()
-	var n uint64
-	if err := e.st.Conn().QueryRow(context.Background(), strings.ReplaceAll(query, "{db}", "`"+e.st.Database()+"`")).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", query, err)
-	}
-	return n
+	return count(e.t, e.st, query)
 }
 
 // cleanItems makes n valid discipline decisions, several sharing each

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
-	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/panjin-gov/syncd/internal/push"
 	"github.com/panjin-gov/syncd/internal/record"
 	"github.com/panjin-gov/syncd/internal/sandbox"
 	"github.com/panjin-gov/syncd/internal/store"
@@ -230,7 +230,7 @@ func checkPlatforms(t *testing.T, st *store.Store, world *sandbox.World, wantUpd
 		for id, c := range cur {
 			should := c.status.Published() && !c.unpublished && (p.kinds == nil || p.kinds[c.kind])
 			h, held := p.holdings[id]
-			o := outcome[versionKey(id, c.version)]
+			o := outcome[push.Key(id, c.version)]
 			switch {
 			case should && o == store.Accepted:
 				want++
@@ -270,8 +270,6 @@ func checkPlatforms(t *testing.T, st *store.Store, world *sandbox.World, wantUpd
 	}
 }
 
-func versionKey(id string, v uint64) string { return fmt.Sprintf("%s:%d", id, v) }
-
 // latestOutcomes is the latest ledger outcome per record version.
 func latestOutcomes(t *testing.T, st *store.Store, target string) map[string]store.Outcome {
 	t.Helper()
@@ -289,11 +287,12 @@ func latestOutcomes(t *testing.T, st *store.Store, target string) map[string]sto
 		if err := rows.Scan(&id, &v, &o); err != nil {
 			t.Fatal(err)
 		}
-		out[versionKey(id, v)] = store.Outcome(o)
+		out[push.Key(id, v)] = store.Outcome(o)
 	}
 	return out
 }
 
+// count runs a count() query over st's database ({db} in q).
 func count(t *testing.T, st *store.Store, q string) uint64 {
 	t.Helper()
 	var n uint64
