@@ -43,54 +43,39 @@ func (a *Auth) SetDefaults() {
 	}
 }
 
+// authKeys lists, per auth type, the keys it uses and whether each is
+// required; any other key set is an error.
+var authKeys = map[string]map[string]bool{
+	TypeNone:   {},
+	TypeBearer: {"token_env": true},
+	TypeBasic:  {"username": true, "password_env": true},
+	TypeAppKey: {"app_key": true, "app_secret_env": true, "algorithm": false},
+}
+
 // Validate checks the config without I/O: the keys a type needs are set and
 // no key belongs to another type (a token_env left over from a switch to
 // appkey would otherwise be silently ignored).
 func (a Auth) Validate() error {
 	var errs []error
-	need := func(key, v string) {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("auth.%s: required for auth.type %s", key, a.Type))
+	uses, known := authKeys[a.Type]
+	if !known && a.Type != "" { // "" is none before SetDefaults
+
+		return fmt.Errorf("auth.type: %q is not none, bearer, basic or appkey", a.Type)
+	}
+	for _, k := range []struct{ key, v string }{
+		{"token_env", a.TokenEnv}, {"username", a.Username}, {"password_env", a.PasswordEnv},
+		{"app_key", a.AppKey}, {"app_secret_env", a.AppSecretEnv}, {"algorithm", a.Algorithm},
+	} {
+		required, used := uses[k.key]
+		switch {
+		case used && required && k.v == "":
+			errs = append(errs, fmt.Errorf("auth.%s: required for auth.type %s", k.key, a.Type))
+		case !used && k.v != "":
+			errs = append(errs, fmt.Errorf("auth.%s: not used by auth.type %s", k.key, a.Type))
 		}
 	}
-	foreign := func(key, v string) {
-		if v != "" {
-			errs = append(errs, fmt.Errorf("auth.%s: not used by auth.type %s", key, a.Type))
-		}
-	}
-	switch a.Type {
-	case "", TypeNone:
-		foreign("token_env", a.TokenEnv)
-		foreign("username", a.Username)
-		foreign("password_env", a.PasswordEnv)
-		foreign("app_key", a.AppKey)
-		foreign("app_secret_env", a.AppSecretEnv)
-		foreign("algorithm", a.Algorithm)
-	case TypeBearer:
-		need("token_env", a.TokenEnv)
-		foreign("username", a.Username)
-		foreign("password_env", a.PasswordEnv)
-		foreign("app_key", a.AppKey)
-		foreign("app_secret_env", a.AppSecretEnv)
-		foreign("algorithm", a.Algorithm)
-	case TypeBasic:
-		need("username", a.Username)
-		need("password_env", a.PasswordEnv)
-		foreign("token_env", a.TokenEnv)
-		foreign("app_key", a.AppKey)
-		foreign("app_secret_env", a.AppSecretEnv)
-		foreign("algorithm", a.Algorithm)
-	case TypeAppKey:
-		need("app_key", a.AppKey)
-		need("app_secret_env", a.AppSecretEnv)
-		foreign("token_env", a.TokenEnv)
-		foreign("username", a.Username)
-		foreign("password_env", a.PasswordEnv)
-		if a.Algorithm != "" && a.Algorithm != AlgHMACSHA256 && a.Algorithm != AlgHMACSM3 {
-			errs = append(errs, fmt.Errorf("auth.algorithm: %q is not %s or %s", a.Algorithm, AlgHMACSHA256, AlgHMACSM3))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("auth.type: %q is not none, bearer, basic or appkey", a.Type))
+	if a.Type == TypeAppKey && a.Algorithm != "" && a.Algorithm != AlgHMACSHA256 && a.Algorithm != AlgHMACSM3 {
+		errs = append(errs, fmt.Errorf("auth.algorithm: %q is not %s or %s", a.Algorithm, AlgHMACSHA256, AlgHMACSM3))
 	}
 	return errors.Join(errs...)
 }
