@@ -256,9 +256,6 @@ func (d *Daemon) RequeueSent(ctx context.Context, target string, olderThan time.
 	return len(sent), nil
 }
 
-// Breaker returns a target's circuit breaker (nil for an unknown target).
-func (d *Daemon) Breaker(target string) *push.Breaker { return d.breakers[target] }
-
 func (d *Daemon) pushRunner(name string) (*push.Runner, func(), error) {
 	tc, ok := d.cfg.Targets[name]
 	if !ok {

@@ -86,11 +86,6 @@ var fieldByName = func() map[string]field {
 	return m
 }()
 
-// CanonicalFields returns the canonical field names in check order.
-func CanonicalFields() []string {
-	return append([]string(nil), fieldNames[:]...)
-}
-
 // fieldClass says how a field's text is cleaned and checked.
 type fieldClass uint8
 

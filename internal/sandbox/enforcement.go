@@ -98,9 +98,6 @@ func LoadEnforcement(path string, seed int64) (*Enforcement, error) {
 	return e, nil
 }
 
-// Header returns the column names of the export.
-func (e *Enforcement) Header() []string { return slices.Clone(e.header) }
-
 // Len returns the number of decisions held.
 func (e *Enforcement) Len() int {
 	e.mu.Lock()

@@ -64,7 +64,6 @@ var natSubjectCategories = map[string]bool{"法人及非法人组织": true, "�
 // as accepted without effect, and injects faults. Safe for concurrent use.
 type National struct {
 	keys         map[string]string // app key -> secret
-	maxSkew      time.Duration
 	required     []string
 	maxLen       map[string]int
 	usccWarnOnly bool
@@ -95,12 +94,6 @@ type NationalOption func(*National)
 // of HMAC-SHA256.
 func NationalSM3() NationalOption {
 	return func(n *National) { n.verifier = &natVerifier{sm3: true} }
-}
-
-// NationalMaxSkew sets how far a request's timestamp may be from the
-// platform's clock (default 5 minutes).
-func NationalMaxSkew(d time.Duration) NationalOption {
-	return func(n *National) { n.maxSkew = d }
 }
 
 // NationalRequired replaces the list of fields every add or update must
@@ -152,9 +145,6 @@ func (n *National) SetLogger(l *zap.Logger) {
 // than it sees timeouts), DropRate applies a batch and cuts the answer
 // halfway, RejectRate rejects otherwise-valid records with 9001.
 func (n *National) SetFaults(f Faults) { n.faults.set(f) }
-
-// Faults returns the faults currently injected.
-func (n *National) Faults() Faults { return n.faults.get() }
 
 // Holdings returns a copy of the current holdings by record_id.
 func (n *National) Holdings() map[string]Holding {
@@ -271,7 +261,7 @@ func (n *National) serveReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secrets := func(k string) (string, bool) { s, ok := n.keys[k]; return s, ok }
-	if err := n.verifier.verify(r, body, secrets, n.maxSkew); err != nil {
+	if err := n.verifier.verify(r, body, secrets); err != nil {
 		n.mu.Lock()
 		n.stats.Unauthorized++
 		log := n.log

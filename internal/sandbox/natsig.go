@@ -42,10 +42,8 @@ type natVerifier struct {
 	nonces map[string]int64 // key+nonce → timestamp ms
 }
 
-func (v *natVerifier) verify(r *http.Request, body []byte, secret func(string) (string, bool), skew time.Duration) error {
-	if skew <= 0 {
-		skew = natDefaultSkew
-	}
+func (v *natVerifier) verify(r *http.Request, body []byte, secret func(string) (string, bool)) error {
+	skew := natDefaultSkew
 	key, ts, nonce, sig := r.Header.Get("X-App-Key"), r.Header.Get("X-Timestamp"), r.Header.Get("X-Nonce"), r.Header.Get("X-Signature")
 	if key == "" || ts == "" || nonce == "" || sig == "" {
 		return fmt.Errorf("%w: missing X-App-Key, X-Timestamp, X-Nonce or X-Signature", errNatAuth)

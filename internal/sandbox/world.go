@@ -386,9 +386,6 @@ func jsonIndent(v any) ([]byte, error) {
 	return []byte(b.String()), err
 }
 
-// Discipline is the 纪检监察 source.
-func (s *World) Discipline() *Discipline { return s.discipline }
-
 // Court is the 法院 event feed.
 func (s *World) Court() *Court { return s.court }
 
